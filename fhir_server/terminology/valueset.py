@@ -1,0 +1,174 @@
+"""ValueSet expansion from ``compose`` (http://hl7.org/fhir/R4/valueset.html#compositions), locally.
+
+Only what the shipped R4 definitions can answer exactly is expanded: an include of a code system
+that is not held locally with ``content = complete`` (SNOMED CT, LOINC, UCUM, BCP-47, ...) can only
+contribute its enumerated ``concept`` list; an include of all of it, or a filter over it, or a filter
+we do not evaluate makes the whole value set not expandable (``None``). Guessing would turn a
+required binding into false rejections, so "unknown" is always an explicit answer.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+from fhir_server import definitions
+from fhir_server.terminology.codesystem import CodeSystemIndex, code_system
+
+Codes = frozenset[tuple[str, str]]
+Resource = dict[str, Any]
+
+_CODE_PROPERTIES = frozenset({"concept", "code"})
+
+
+class NotExpandable(Exception):
+    """The value set (or a part of it) can't be expanded from the local definitions."""
+
+
+def _strip_version(url: str) -> str:
+    return url.split("|", 1)[0]
+
+
+def value_set(url: str) -> Resource | None:
+    """The ValueSet resource for a canonical URL (``|version`` ignored), or None."""
+    res = definitions.by_canonical(url)
+    return res if res is not None and res.get("resourceType") == "ValueSet" else None
+
+
+_in_progress: set[str] = set()
+_lock = threading.RLock()  # guards _in_progress: expansion is recursive and may run in threads
+
+
+@cache
+def expand(value_set_url: str) -> Codes | None:
+    """The (system, code) pairs of a value set, or None when it can't be expanded locally."""
+    url = _strip_version(value_set_url)
+    if url != value_set_url:
+        return expand(url)
+    with _lock:
+        if url in _in_progress:  # a value set importing itself (directly or not)
+            return None
+        _in_progress.add(url)
+        try:
+            return _expand(url)
+        except NotExpandable:
+            return None
+        finally:
+            _in_progress.discard(url)
+
+
+@cache
+def expand_codes(value_set_url: str) -> frozenset[str] | None:
+    """Only the codes of :func:`expand` (for ``code`` elements, which carry no system)."""
+    codes = expand(value_set_url)
+    return None if codes is None else frozenset(code for _, code in codes)
+
+
+def validate_code(value_set_url: str, system: str | None, code: str) -> bool | None:
+    """Is ``code`` (from ``system``; any system when None) in the value set? None = unknown."""
+    if system is None:
+        codes = expand_codes(value_set_url)
+        return None if codes is None else code in codes
+    pairs = expand(value_set_url)
+    return None if pairs is None else (system, code) in pairs
+
+
+def _expand(url: str) -> Codes:
+    vs = value_set(url)
+    if vs is None:
+        raise NotExpandable(f"value set {url} is not known locally")
+    compose = vs.get("compose")
+    if compose is None:
+        return frozenset(_from_expansion(vs))
+    out: set[tuple[str, str]] = set()
+    for inc in compose.get("include", ()):
+        out |= _component(inc)
+    for exc in compose.get("exclude", ()):
+        out -= _component(exc)
+    return frozenset(out)
+
+
+def _from_expansion(vs: Resource) -> Iterator[tuple[str, str]]:
+    expansion = vs.get("expansion")
+    if expansion is None:
+        raise NotExpandable(f"value set {vs.get('url')} has neither compose nor expansion")
+    if "parameter" in expansion and any(p.get("name") == "limitedExpansion" for p in expansion["parameter"]):
+        raise NotExpandable("the stored expansion is incomplete")
+    yield from _contains(expansion.get("contains", ()))
+
+
+def _contains(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    for item in items:
+        if "system" in item and "code" in item:
+            yield item["system"], item["code"]
+        yield from _contains(item.get("contains", ()))
+
+
+def _component(inc: dict[str, Any]) -> set[tuple[str, str]]:
+    """The codes of one include/exclude: the intersection of its system part and its imports."""
+    parts: list[set[tuple[str, str]]] = []
+    system = inc.get("system")
+    if system is not None:
+        parts.append(_system_part(system, inc))
+    for imported in inc.get("valueSet", ()):
+        codes = expand(imported)
+        if codes is None:
+            raise NotExpandable(f"imported value set {imported} is not expandable")
+        parts.append(set(codes))
+    if not parts:
+        raise NotExpandable("include without system or valueSet")
+    result = parts[0]
+    for part in parts[1:]:
+        result &= part
+    return result
+
+
+def _system_part(system: str, inc: dict[str, Any]) -> set[tuple[str, str]]:
+    if "concept" in inc:
+        return {(system, c["code"]) for c in inc["concept"]}
+    cs = code_system(system)
+    if cs is None or not cs.complete:
+        raise NotExpandable(f"code system {system} is not available locally in full")
+    codes = set(cs.concepts)
+    for f in inc.get("filter", ()):
+        codes &= _filter(cs, f.get("property", ""), f.get("op", ""), str(f.get("value", "")))
+    return {(system, c) for c in codes}
+
+
+def _filter(cs: CodeSystemIndex, prop: str, op: str, value: str) -> set[str]:
+    """The codes of ``cs`` matching one filter (valueset.html#filters, filter-operator)."""
+    if prop in _CODE_PROPERTIES:
+        return _code_filter(cs, op, value)
+    if prop not in cs.declared_properties:
+        raise NotExpandable(f"code system {cs.url} does not define the property {prop}")
+    if op == "=":
+        return {c.code for c in cs.concepts.values() if (prop, value) in c.properties}
+    if op == "exists":
+        want = value == "true"
+        return {c.code for c in cs.concepts.values() if any(p == prop for p, _ in c.properties) is want}
+    raise NotExpandable(f"filter {prop} {op} is not supported locally")
+
+
+def _code_filter(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
+    here = {value} if value in cs.concepts else set()
+    if op == "is-a":
+        return here | cs.descendants(value)
+    if op == "descendent-of":
+        return cs.descendants(value)
+    if op == "is-not-a":
+        return set(cs.concepts) - here - cs.descendants(value)
+    if op == "generalizes":
+        return here | cs.ancestors(value)
+    if op == "=":
+        return here
+    if op == "in":
+        return {c for c in value.split(",") if c in cs.concepts}
+    if op == "not-in":
+        return set(cs.concepts) - set(value.split(","))
+    if op == "regex":
+        pattern = re.compile(value)
+        return {c for c in cs.concepts if pattern.fullmatch(c)}
+    raise NotExpandable(f"filter concept {op} is not supported locally")
