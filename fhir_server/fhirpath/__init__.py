@@ -1,0 +1,130 @@
+"""FHIRPath 2.0 (http://hl7.org/fhirpath/N1/) with the FHIR R4 additions (http://hl7.org/fhir/R4/fhirpath.html).
+
+The project's own engine: a hand-written parser, expressions compiled once into Python closures
+(cached), evaluated against FHIR JSON dicts typed by the R4 model.
+
+API (stable; the search indexer, validator and FHIRPath Patch use it)::
+
+    expr = compile("Observation.value as Quantity", "Observation", strict=False)
+    expr.evaluate(resource, context=None, env=None, resolver=None) -> list[Any]
+    expr.evaluate_typed(resource, ...) -> list[TypedValue]   # .value and .type
+
+- ``compile(expression, base_type=None, *, strict=False)`` is cached. It raises
+  :class:`FHIRPathError` (a ``ValueError``; message with the position) on syntax errors, on
+  choice-element JSON names such as ``valueQuantity`` for a known type and, in strict mode, on
+  paths invalid for ``base_type`` (unknown elements, a type name that cannot match, ordered functions
+  on unordered collections).
+- ``evaluate`` returns plain values: the original dicts for complex elements and resources;
+  str/bool/int/Decimal for primitives (``None`` for a primitive that has only id/extension);
+  :class:`Date`/:class:`DateTime`, :class:`Time`, :class:`Quantity` for system values the
+  expression creates. ``evaluate_typed`` returns items with ``.value`` (as above) and ``.type``: the
+  FHIR type name (``'Quantity'``, ``'dateTime'``, ``'Patient.contact'``) or ``'System.X'`` for
+  system values (``'System.Boolean'``).
+- ``context``: the node ``$this``/``%context`` start from (a dict, a TypedValue, or a list); the
+  default is ``resource``. ``env``: extra ``%variables`` (values or lists of values); the key
+  ``conformsTo`` may hold a ``(value, url) -> bool | None`` profile checker. ``resolver``:
+  ``reference -> resource dict | None`` for resolve() (see :mod:`fhir_server.fhirpath.resolve`).
+- Evaluation errors (e.g. a singleton expected) raise :class:`FHIRPathError` too.
+- Thread-safe: compiled expressions are immutable; every evaluation has its own context.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fhir_server.fhirpath.compiler import Compiler, Eval
+from fhir_server.fhirpath.context import Ctx, Resolver, to_items
+from fhir_server.fhirpath.errors import (
+    FHIRPathError, FHIRPathExecutionError, FHIRPathSemanticError, FHIRPathSyntaxError,
+)
+from fhir_server.fhirpath.items import Item
+from fhir_server.fhirpath.parser import parse
+from fhir_server.fhirpath.values import DateTime, Quantity, Time
+
+TypedValue = Item
+Date = DateTime
+
+__all__ = [
+    "Date", "DateTime", "Expression", "FHIRPathError", "FHIRPathExecutionError", "FHIRPathSemanticError",
+    "FHIRPathSyntaxError", "Quantity", "Time", "TypedValue", "compile", "evaluate",
+]
+
+
+class Expression:
+    """A compiled FHIRPath expression; immutable and safe to share between threads."""
+
+    __slots__ = ("_fn", "base_type", "source", "strict")
+
+    def __init__(self, source: str, base_type: str | None, strict: bool, fn: Eval) -> None:
+        self.source = source
+        self.base_type = base_type
+        self.strict = strict
+        self._fn = fn
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r}, base_type={self.base_type!r})"
+
+    def evaluate_typed(
+        self,
+        resource: Any,
+        *,
+        context: Any = None,
+        env: dict[str, Any] | None = None,
+        resolver: Resolver | None = None,
+    ) -> list[TypedValue]:
+        """Evaluate; each result item has ``.value`` and ``.type``."""
+        root = self._root(resource)
+        this = root if context is None else self._context(context)
+        try:
+            return self._fn(Ctx(this, root, env, resolver))
+        except FHIRPathError:
+            raise
+        except RecursionError as e:
+            raise FHIRPathExecutionError("expression too deeply nested") from e
+
+    def evaluate(
+        self,
+        resource: Any,
+        *,
+        context: Any = None,
+        env: dict[str, Any] | None = None,
+        resolver: Resolver | None = None,
+    ) -> list[Any]:
+        """Evaluate; plain values (see the module documentation)."""
+        return [i.value for i in self.evaluate_typed(resource, context=context, env=env, resolver=resolver)]
+
+    def _root(self, resource: Any) -> list[Item]:
+        if resource is None:
+            return []
+        if isinstance(resource, Item):
+            return [resource]
+        if isinstance(resource, dict):
+            return [Item(resource, str(resource.get("resourceType") or self.base_type or ""))]
+        return to_items(resource)
+
+    def _context(self, context: Any) -> list[Item]:
+        if isinstance(context, dict) and "resourceType" not in context:
+            return [Item(context, self.base_type or "")]
+        return to_items(context)
+
+
+@lru_cache(maxsize=8192)
+def compile(expression: str, base_type: str | None = None, *, strict: bool = False) -> Expression:  # noqa: A001
+    """Parse and compile ``expression`` (cached); raises FHIRPathError when it is invalid."""
+    tree = parse(expression)
+    compiler = Compiler(expression, base_type, strict)
+    try:
+        fn, _ = compiler.expr(tree)
+    except FHIRPathError as e:
+        if e.expression is None and e.position is None:
+            raise type(e)(e.message, None, expression) from e
+        raise
+    return Expression(expression, base_type, strict, fn)
+
+
+def evaluate(
+    resource: Any, expression: str, base_type: str | None = None, **kwargs: Any
+) -> list[Any]:
+    """One-shot convenience: ``compile(expression, base_type).evaluate(resource, **kwargs)``."""
+    return compile(expression, base_type).evaluate(resource, **kwargs)

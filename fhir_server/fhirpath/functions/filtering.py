@@ -1,0 +1,274 @@
+"""FHIRPath filtering and projection (http://hl7.org/fhirpath/N1/#filtering-and-projection), types
+(§Types: is/as/ofType/type), tree navigation (children, descendants), aggregate, sort, iif and trace.
+"""
+
+from __future__ import annotations
+
+from fhir_server.fhirpath import ast
+from fhir_server.fhirpath.compare import compare, distinct
+from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step, of_types
+from fhir_server.fhirpath.context import Ctx
+from fhir_server.fhirpath.errors import FHIRPathError
+from fhir_server.fhirpath.functions import BOOL, check_arity, one, register, simple
+from fhir_server.fhirpath.functions.existence import is_true
+from fhir_server.fhirpath.items import Item, boolean
+from fhir_server.fhirpath.navigation import children
+from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type, type_info
+
+
+def _lambda(c: Compiler, node: ast.Function, inp: Static, index: int = 0) -> Eval:
+    return c.with_this(inp, node.args[index])[0]
+
+
+@register("where")
+def _where(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 1, 1)
+    crit = _lambda(c, node, inp)
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        if not items:
+            return items
+        saved, saved_index = ctx.this, ctx.index
+        out = []
+        try:
+            for i, it in enumerate(items):
+                ctx.this, ctx.index = [it], i
+                if is_true(crit(ctx)):
+                    out.append(it)
+        finally:
+            ctx.this, ctx.index = saved, saved_index
+        return out
+
+    return run, Static(inp.types, inp.ordered)
+
+
+@register("select")
+def _select(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 1, 1)
+    proj, st = c.with_this(inp, node.args[0])
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        saved, saved_index = ctx.this, ctx.index
+        out: list[Item] = []
+        try:
+            for i, it in enumerate(items):
+                ctx.this, ctx.index = [it], i
+                out.extend(proj(ctx))
+        finally:
+            ctx.this, ctx.index = saved, saved_index
+        return out
+
+    return run, Static(st.types, inp.ordered)
+
+
+@register("repeat")
+def _repeat(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 1, 1)
+    proj = _lambda(c, node, Static(None))
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        saved = ctx.this
+        out: list[Item] = []
+        seen: set[int] = set()
+        queue = list(items)
+        try:
+            while queue:
+                it = queue.pop(0)
+                ctx.this = [it]
+                for new in proj(ctx):
+                    key = id(new.value) if isinstance(new.value, dict) else None
+                    if key is not None and key in seen:
+                        continue
+                    if key is None and any(_same(new, o) for o in out):
+                        continue
+                    if key is not None:
+                        seen.add(key)
+                    out.append(new)
+                    queue.append(new)
+        finally:
+            ctx.this = saved
+        return out
+
+    return run, Static(None, False)
+
+
+def _same(a: Item, b: Item) -> bool:
+    return a.type == b.type and a.value == b.value
+
+
+@register("aggregate")
+def _aggregate(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 1, 2)
+    agg = _lambda(c, node, inp)
+    init = c.expr(node.args[1])[0] if len(node.args) > 1 else None
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        saved, saved_index, saved_total = ctx.this, ctx.index, ctx.total
+        total = init(ctx) if init is not None else []
+        try:
+            for i, it in enumerate(items):
+                ctx.this, ctx.index, ctx.total = [it], i, total
+                total = agg(ctx)
+        finally:
+            ctx.this, ctx.index, ctx.total = saved, saved_index, saved_total
+        return total
+
+    return run, UNKNOWN
+
+
+@register("sort")
+def _sort(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    keys: list[tuple[Eval, bool]] = []
+    for arg in node.args:
+        desc = isinstance(arg, ast.Unary) and arg.op == "-"
+        expr = arg.operand if isinstance(arg, ast.Unary) and desc else arg
+        keys.append((c.with_this(inp, expr)[0], desc))
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        import functools  # noqa: PLC0415
+
+        saved = ctx.this
+        try:
+            rows = []
+            for it in items:
+                ctx.this = [it]
+                rows.append((it, [one(k(ctx), "sort key") for k, _ in keys] if keys else [it]))
+        finally:
+            ctx.this = saved
+        descs = [d for _, d in keys] or [False]
+
+        def cmp(a: tuple[Item, list[Item | None]], b: tuple[Item, list[Item | None]]) -> int:
+            for x, y, desc in zip(a[1], b[1], descs, strict=True):
+                r = _key_cmp(x, y)
+                if r:
+                    return -r if desc else r
+            return 0
+
+        return [it for it, _ in sorted(rows, key=functools.cmp_to_key(cmp))]
+
+    return run, Static(inp.types)
+
+
+def _key_cmp(x: Item | None, y: Item | None) -> int:
+    if x is None or y is None:
+        return (x is None) - (y is None) if x is not y else 0
+    return compare(x, y) or 0
+
+
+@register("iif")
+def _iif(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 2, 3)
+    crit_node = node.args[0]
+    if c.strict and isinstance(crit_node, ast.Literal) and crit_node.type != "System.Boolean":
+        raise c.error("iif() criterion must be a Boolean", crit_node.pos)
+    crit, then = _lambda(c, node, inp, 0), _lambda(c, node, inp, 1)
+    other = _lambda(c, node, inp, 2) if len(node.args) > 2 else None
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        if len(items) > 1:
+            raise FHIRPathError("iif() can only be applied to a single item")
+        saved = ctx.this
+        if items:
+            ctx.this = items
+        try:
+            cond = crit(ctx)
+            if len(cond) > 1:
+                raise FHIRPathError("iif() criterion must be a single Boolean")
+            if cond and cond[0].value is True:
+                return then(ctx)
+            return other(ctx) if other is not None else []
+        finally:
+            ctx.this = saved
+
+    return run, UNKNOWN
+
+
+@register("trace")
+def _trace(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 1, 2)
+    if len(node.args) > 1:
+        _lambda(c, node, inp, 1)
+    return (lambda ctx, items: items), Static(inp.types, inp.ordered)
+
+
+def _type_arg(c: Compiler, node: ast.Function) -> str:
+    check_arity(c, node, 1, 1)
+    arg = node.args[0]
+    parts: list[str] = []
+    while isinstance(arg, ast.Invoke) and isinstance(arg.member, ast.Identifier):
+        parts.insert(0, arg.member.name)
+        arg = arg.target
+    if not isinstance(arg, ast.Identifier):
+        raise c.error(f"{node.name}() expects a type name", node.pos)
+    parts.insert(0, arg.name)
+    return ".".join(parts)
+
+
+@register("ofType")
+def _of_type(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    spec = resolve_type(_type_arg(c, node))
+    return (lambda ctx, items: [i for i in items if as_type(i, spec)]), Static(
+        frozenset({spec.key}), inp.ordered
+    )
+
+
+@register("as")
+def _as(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    spec = resolve_type(_type_arg(c, node))
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        it = one(items, "as()")
+        return [it] if it is not None and as_type(it, spec) else []
+
+    return run, of_types(spec.key)
+
+
+@register("is")
+def _is(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    spec = resolve_type(_type_arg(c, node))
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        it = one(items, "is()")
+        return [] if it is None else boolean(is_type(it, spec))
+
+    return run, BOOL
+
+
+@simple("type")
+def _type(ctx: Ctx, items: list[Item]) -> list[Item]:
+    return [Item(type_info(i), "System.TypeInfo") for i in items]
+
+
+@register("children")
+def _children(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 0, 0)
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        out: list[Item] = []
+        for it in items:
+            children(it, out)
+        return out
+
+    return run, Static(None, False)
+
+
+@register("descendants")
+def _descendants(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    check_arity(c, node, 0, 0)
+    return descendants, Static(None, False)
+
+
+def descendants(ctx: Ctx | None, items: list[Item]) -> list[Item]:
+    out: list[Item] = []
+    level = items
+    while level:
+        nxt: list[Item] = []
+        for it in level:
+            children(it, nxt)
+        out.extend(nxt)
+        level = nxt
+    return out
+
+
+def dedupe(items: list[Item]) -> list[Item]:
+    return distinct(items)

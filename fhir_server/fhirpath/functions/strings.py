@@ -1,0 +1,161 @@
+"""FHIRPath string manipulation (http://hl7.org/fhirpath/N1/#string-manipulation) and the
+FHIRPath 2.x additions the HL7 suite uses (lastIndexOf, matchesFull, trim, split, join, encode,
+decode, escape, unescape).
+
+Every function takes a single String input (empty input → empty; a non-string input is an error)
+and returns empty when a required argument is empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from fhir_server.fhirpath.context import Ctx
+from fhir_server.fhirpath.errors import FHIRPathExecutionError
+from fhir_server.fhirpath.functions import BOOL, INTEGER, STRING, one, simple
+from fhir_server.fhirpath.items import Item, boolean, kind_of
+
+StrFn = Callable[..., Any]
+
+
+def _input(items: list[Item], name: str) -> str | None:
+    it = one(items, name + "()")
+    if it is None or it.value is None:
+        return None
+    if kind_of(it) != "str":
+        raise FHIRPathExecutionError(f"{name}() expects a String input, got {it.type}")
+    return str(it.value)
+
+
+def _args(args: tuple[list[Item], ...], name: str) -> list[Any] | None:
+    out = []
+    for a in args:
+        it = one(a, name + "() argument")
+        if it is None:
+            return None
+        out.append(it.value)
+    return out
+
+
+def _string_fn(name: str, lo: int, hi: int, fn: StrFn, out_type: str) -> None:
+    def run(ctx: Ctx, items: list[Item], *args: list[Item]) -> list[Item]:
+        s = _input(items, name)
+        if s is None:
+            return []
+        values = _args(args, name)
+        if values is None:
+            return []
+        result = fn(s, *values)
+        if result is None:
+            return []
+        if isinstance(result, list):
+            return [Item(r, "System.String") for r in result]
+        if isinstance(result, bool):
+            return boolean(result)
+        return [Item(result, out_type)]
+
+    out = {"System.Boolean": BOOL, "System.Integer": INTEGER}.get(out_type, STRING)
+    simple(name, lo, hi, out=out)(run)
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error as e:
+        raise FHIRPathExecutionError(f"invalid regular expression {pattern!r}: {e}") from e
+
+
+def _substring(s: str, start: Any, length: Any = None) -> str | None:
+    if not isinstance(start, int) or start < 0 or start >= len(s):
+        return None
+    if length is None:
+        return s[start:]
+    return s[start : start + max(int(length), 0)]
+
+
+def _encode(s: str, fmt: str) -> str | None:
+    raw = s.encode()
+    if fmt == "hex":
+        return raw.hex()
+    if fmt == "base64":
+        return base64.b64encode(raw).decode()
+    if fmt == "urlbase64":
+        return base64.urlsafe_b64encode(raw).decode()
+    return None
+
+
+def _decode(s: str, fmt: str) -> str | None:
+    try:
+        if fmt == "hex":
+            return bytes.fromhex(s).decode()
+        if fmt == "base64":
+            return base64.b64decode(s).decode()
+        if fmt == "urlbase64":
+            return base64.urlsafe_b64decode(s).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _escape(s: str, fmt: str) -> str | None:
+    if fmt == "html":
+        return html.escape(s, quote=True).replace("&#x27;", "&#39;")
+    if fmt == "json":
+        return json.dumps(s, ensure_ascii=False)[1:-1]
+    return None
+
+
+def _unescape(s: str, fmt: str) -> str | None:
+    if fmt == "html":
+        return html.unescape(s)
+    if fmt == "json":
+        try:
+            return str(json.loads('"' + s + '"'))
+        except ValueError:
+            return None
+    return None
+
+
+def _split(s: str, sep: str) -> list[str]:
+    return s.split(sep) if sep else list(s)
+
+
+_SPECS: list[tuple[str, int, int, StrFn, str]] = [
+    ("indexOf", 1, 1, lambda s, sub: s.find(sub), "System.Integer"),
+    ("lastIndexOf", 1, 1, lambda s, sub: s.rfind(sub), "System.Integer"),
+    ("substring", 1, 2, _substring, "System.String"),
+    ("startsWith", 1, 1, lambda s, p: s.startswith(p), "System.Boolean"),
+    ("endsWith", 1, 1, lambda s, p: s.endswith(p), "System.Boolean"),
+    ("contains", 1, 1, lambda s, p: p in s, "System.Boolean"),
+    ("upper", 0, 0, lambda s: s.upper(), "System.String"),
+    ("lower", 0, 0, lambda s: s.lower(), "System.String"),
+    ("replace", 2, 2, lambda s, a, b: s.replace(a, b) if a else "".join(b + c for c in s) + b, "System.String"),
+    ("matches", 1, 1, lambda s, p: _regex(p).search(s) is not None, "System.Boolean"),
+    ("matchesFull", 1, 1, lambda s, p: _regex(p).fullmatch(s) is not None, "System.Boolean"),
+    ("replaceMatches", 2, 2, lambda s, p, r: _regex(p).sub(r.replace("$", "\\"), s) if p else s,
+     "System.String"),
+    ("length", 0, 0, len, "System.Integer"),
+    ("toChars", 0, 0, list, "System.String"),
+    ("trim", 0, 0, lambda s: s.strip(), "System.String"),
+    ("split", 1, 1, _split, "System.String"),
+    ("encode", 1, 1, _encode, "System.String"),
+    ("decode", 1, 1, _decode, "System.String"),
+    ("escape", 1, 1, _escape, "System.String"),
+    ("unescape", 1, 1, _unescape, "System.String"),
+]
+for _spec in _SPECS:
+    _string_fn(*_spec)
+
+
+@simple("join", 0, 1, out=STRING)
+def _join(ctx: Ctx, items: list[Item], sep: list[Item] | None = None) -> list[Item]:
+    separator = "" if not sep else str(sep[0].value)
+    return [Item(separator.join(str(i.value) for i in items), "System.String")]

@@ -1,0 +1,217 @@
+"""FHIRPath operators (http://hl7.org/fhirpath/N1/#operations): indexer, unary, binary and type operators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fhir_server.fhirpath import arithmetic, ast
+from fhir_server.fhirpath.compare import (
+    collection_equal, collection_equivalent, compare, contains_item, distinct,
+)
+from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, of_types
+from fhir_server.fhirpath.context import Ctx
+from fhir_server.fhirpath.errors import FHIRPathExecutionError
+from fhir_server.fhirpath.items import Item, boolean, kind_of, system_value
+from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type
+
+BOOL = of_types("System.Boolean")
+
+
+def singleton(items: list[Item], what: str) -> Item | None:
+    """The single item of a collection, None if empty; raises if it has several."""
+    if not items:
+        return None
+    if len(items) > 1:
+        raise FHIRPathExecutionError(f"{what} expects a single item, got {len(items)}")
+    return items[0]
+
+
+def to_bool(items: list[Item], what: str) -> bool | None:
+    """Singleton evaluation of a collection as a Boolean (N1 §Singleton evaluation)."""
+    it = singleton(items, what)
+    if it is None:
+        return None
+    v = it.value
+    if isinstance(v, bool):
+        return v
+    return True
+
+
+def compile_indexer(c: Compiler, node: ast.Indexer) -> tuple[Eval, Static]:
+    target, st = c.expr(node.target)
+    c.check_ordered(st, node.pos, "[]")
+    index, _ = c.expr(node.index)
+
+    def run(ctx: Ctx) -> list[Item]:
+        items = target(ctx)
+        i = singleton(index(ctx), "[]")
+        if i is None:
+            return []
+        if not isinstance(i.value, int) or isinstance(i.value, bool):
+            raise FHIRPathExecutionError("an index must be an integer")
+        return [items[i.value]] if 0 <= i.value < len(items) else []
+
+    return run, st
+
+
+def compile_unary(c: Compiler, node: ast.Unary) -> tuple[Eval, Static]:
+    operand, st = c.expr(node.operand)
+    if node.op == "+":
+        return operand, st
+
+    def negate(ctx: Ctx) -> list[Item]:
+        it = singleton(operand(ctx), "unary -")
+        if it is None:
+            return []
+        return [arithmetic.negate(it)]
+
+    return negate, st
+
+
+def compile_type_op(c: Compiler, node: ast.TypeOp) -> tuple[Eval, Static]:
+    operand, _ = c.expr(node.operand)
+    spec = resolve_type(node.type_name)
+    if node.op == "is":
+
+        def is_(ctx: Ctx) -> list[Item]:
+            it = singleton(operand(ctx), "is")
+            return [] if it is None else boolean(is_type(it, spec))
+
+        return is_, BOOL
+
+    def as_(ctx: Ctx) -> list[Item]:
+        return [i for i in operand(ctx) if as_type(i, spec)]
+
+    return as_, of_types(spec.key)
+
+
+def compile_binary(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
+    left, lst = c.expr(node.left)
+    right, rst = c.expr(node.right)
+    op = node.op
+    if op in _LOGIC:
+        return _logic(_LOGIC[op], left, right), BOOL
+    impl = _COLLECTION_OPS.get(op)
+    if impl is not None:
+        fn = impl
+
+        def run(ctx: Ctx) -> list[Item]:
+            return fn(left(ctx), right(ctx))
+
+        out = UNKNOWN
+        if op == "|" and lst.types is not None and rst.types is not None:
+            out = Static(lst.types | rst.types, False)
+        return run, (out if op == "|" else BOOL)
+    return _arith(op, left, right), UNKNOWN
+
+
+def _arith(op: str, left: Eval, right: Eval) -> Eval:
+    fn = arithmetic.BINARY[op]
+    if op == "&":
+
+        def concat(ctx: Ctx) -> list[Item]:
+            a, b = singleton(left(ctx), "&"), singleton(right(ctx), "&")
+            sa = "" if a is None else str(system_value(a))
+            sb = "" if b is None else str(system_value(b))
+            return [Item(sa + sb, "System.String")]
+
+        return concat
+
+    def run(ctx: Ctx) -> list[Item]:
+        a, b = singleton(left(ctx), op), singleton(right(ctx), op)
+        if a is None or b is None:
+            return []
+        result = fn(a, b)
+        return [] if result is None else [result]
+
+    return run
+
+
+def _union(a: list[Item], b: list[Item]) -> list[Item]:
+    return distinct(a + b)
+
+
+def _eq(a: list[Item], b: list[Item]) -> list[Item]:
+    r = collection_equal(a, b)
+    return [] if r is None else boolean(r)
+
+
+def _ne(a: list[Item], b: list[Item]) -> list[Item]:
+    r = collection_equal(a, b)
+    return [] if r is None else boolean(not r)
+
+
+def _ordering(test: Callable[[int], bool], sym: str) -> Callable[[list[Item], list[Item]], list[Item]]:
+    def run(a: list[Item], b: list[Item]) -> list[Item]:
+        x, y = singleton(a, sym), singleton(b, sym)
+        if x is None or y is None:
+            return []
+        r = compare(x, y)
+        return [] if r is None else boolean(test(r))
+
+    return run
+
+
+def _in(a: list[Item], b: list[Item]) -> list[Item]:
+    x = singleton(a, "in")
+    return [] if x is None else boolean(contains_item(b, x))
+
+
+def _contains(a: list[Item], b: list[Item]) -> list[Item]:
+    x = singleton(b, "contains")
+    return [] if x is None else boolean(contains_item(a, x))
+
+
+_COLLECTION_OPS: dict[str, Callable[[list[Item], list[Item]], list[Item]]] = {
+    "|": _union,
+    "=": _eq,
+    "!=": _ne,
+    "~": lambda a, b: boolean(collection_equivalent(a, b)),
+    "!~": lambda a, b: boolean(not collection_equivalent(a, b)),
+    "<": _ordering(lambda r: r < 0, "<"),
+    "<=": _ordering(lambda r: r <= 0, "<="),
+    ">": _ordering(lambda r: r > 0, ">"),
+    ">=": _ordering(lambda r: r >= 0, ">="),
+    "in": _in,
+    "contains": _contains,
+}
+
+
+def _and(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _or(a: bool | None, b: bool | None) -> bool | None:
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+def _xor(a: bool | None, b: bool | None) -> bool | None:
+    return None if a is None or b is None else a != b
+
+
+def _implies(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+_LOGIC = {"and": _and, "or": _or, "xor": _xor, "implies": _implies}
+
+
+def _logic(fn: Callable[[bool | None, bool | None], bool | None], left: Eval, right: Eval) -> Eval:
+    short = {_and: False, _or: True}.get(fn)
+
+    def run(ctx: Ctx) -> list[Item]:
+        a = to_bool(left(ctx), "boolean operator")
+        if short is not None and a is short:
+            return boolean(short)
+        if fn is _implies and a is False:
+            return boolean(True)
+        r = fn(a, to_bool(right(ctx), "boolean operator"))
+        return [] if r is None else boolean(r)
+
+    return run
