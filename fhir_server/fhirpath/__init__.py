@@ -36,7 +36,10 @@ from typing import Any
 from fhir_server.fhirpath.compiler import Compiler, Eval
 from fhir_server.fhirpath.context import Ctx, Resolver, to_items
 from fhir_server.fhirpath.errors import (
-    FHIRPathError, FHIRPathExecutionError, FHIRPathSemanticError, FHIRPathSyntaxError,
+    FHIRPathError,
+    FHIRPathExecutionError,
+    FHIRPathSemanticError,
+    FHIRPathSyntaxError,
 )
 from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.parser import parse
@@ -110,7 +113,7 @@ class Expression:
 
 
 @lru_cache(maxsize=8192)
-def compile(expression: str, base_type: str | None = None, *, strict: bool = False) -> Expression:  # noqa: A001
+def compile(expression: str, base_type: str | None = None, *, strict: bool = False) -> Expression:
     """Parse and compile ``expression`` (cached); raises FHIRPathError when it is invalid."""
     tree = parse(expression)
     compiler = Compiler(expression, base_type, strict)

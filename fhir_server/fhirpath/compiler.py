@@ -16,7 +16,12 @@ from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathExecutionError, FHIRPathSemanticError
 from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.navigation import (
-    RESOURCE_TYPES, element_types, is_choice_property, member_props, read_dynamic, read_props,
+    RESOURCE_TYPES,
+    element_types,
+    is_choice_property,
+    member_props,
+    read_dynamic,
+    read_props,
 )
 from fhir_server.fhirpath.typesys import ancestors, is_type_name
 from fhir_server.model import PRIMITIVE_TYPES, model
@@ -70,7 +75,7 @@ class Compiler:
             self.this_stack.pop()
 
     def expr(self, node: ast.Node) -> tuple[Eval, Static]:
-        from fhir_server.fhirpath import operators  # noqa: PLC0415 - operators import this module
+        from fhir_server.fhirpath import operators
 
         if isinstance(node, ast.Literal):
             item = Item(node.value, node.type)
@@ -117,18 +122,19 @@ class Compiler:
                 step, out = self.step(node, self.this)
                 return (lambda ctx: step(ctx, ctx.this)), out
             if self.strict:
-                raise self.error(f"{name} does not match the context type {'|'.join(sorted(this_types))}", node.pos)
+                context = "|".join(sorted(this_types))
+                raise self.error(f"{name} does not match the context type {context}", node.pos)
 
         def select(ctx: Ctx) -> list[Item]:
             this = ctx.this
             if len(this) == 1 and name in ancestors(this[0].type):
                 return this
-            return [i for i in this if i.type and not i.type.startswith("System.") and name in ancestors(i.type)]
+            return [i for i in this if _is_resource_of(i, name)]
 
         return select, of_types(name)
 
     def step(self, node: ast.Node, inp: Static) -> tuple[Step, Static]:
-        from fhir_server.fhirpath.functions import compile_function  # noqa: PLC0415
+        from fhir_server.fhirpath.functions import compile_function
 
         if isinstance(node, ast.Identifier):
             return self.member(node, inp)
@@ -182,18 +188,24 @@ class Compiler:
         known = False
         for t in inp.types:
             if is_choice_property(t, node.name):
-                raise self.error(f"{node.name!r} is not an element of {t}: use the choice element name", node.pos)
+                raise self.error(f"{node.name!r} is not an element of {t}: use the element name", node.pos)
             types = element_types(t, node.name)
             if types is not None:
                 known = True
                 out.update(types)
         if not known:
             if self.strict:
-                raise self.error(f"{node.name!r} is not an element of {'|'.join(sorted(inp.types))}", node.pos)
+                names = "|".join(sorted(inp.types))
+                raise self.error(f"{node.name!r} is not an element of {names}", node.pos)
             return UNKNOWN
         if out & RESOURCE_TYPES:
             return Static(None, inp.ordered)
         return Static(frozenset(out), inp.ordered)
+
+
+def _is_resource_of(item: Item, name: str) -> bool:
+    t = item.type
+    return bool(t) and not t.startswith("System.") and name in ancestors(t)
 
 
 def element_types_any(types: frozenset[str], name: str) -> bool:
@@ -208,8 +220,8 @@ def lookup(type_name: str, name: str) -> object:
     if props is not None:
         return props
     if is_choice_property(type_name, name):
-        raise FHIRPathExecutionError(f"{name!r} is not an element of {type_name}: use the choice element name")
-    return False if _known(type_name) else True
+        raise FHIRPathExecutionError(f"{name!r} is not an element of {type_name}: use the element name")
+    return not _known(type_name)
 
 
 def _known(type_name: str) -> bool:

@@ -35,7 +35,9 @@ STRING_TYPES = frozenset(
     }
 )
 INTEGER_TYPES = frozenset({"integer", "positiveInt", "unsignedInt", "System.Integer"})
-QUANTITY_TYPES = frozenset({"Quantity", "Age", "Duration", "Distance", "Count", "MoneyQuantity", "SimpleQuantity"})
+QUANTITY_TYPES = frozenset(
+    {"Quantity", "Age", "Duration", "Distance", "Count", "MoneyQuantity", "SimpleQuantity"}
+)
 
 # kind of a type's values for computing: str, bool, int, dec, date, dt, time, qty, obj
 KIND: dict[str, str] = {t: "str" for t in STRING_TYPES}

@@ -46,6 +46,8 @@ def member_props(type_name: str, name: str) -> tuple[Prop, ...] | None:
         return None
     if element.choice:
         return tuple(Prop(name + _cap(t), t) for t in element.types)
+    if name == "id" and element.path.count(".") == 1 and info.kind == "resource":
+        return (Prop(name, "id"),)  # R4 documents Resource.id as id; the snapshot says System.String
     return tuple(Prop(name, t) for t in element.types[:1])
 
 

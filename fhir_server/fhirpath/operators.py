@@ -6,12 +6,16 @@ from collections.abc import Callable
 
 from fhir_server.fhirpath import arithmetic, ast
 from fhir_server.fhirpath.compare import (
-    collection_equal, collection_equivalent, compare, contains_item, distinct,
+    collection_equal,
+    collection_equivalent,
+    compare,
+    contains_item,
+    distinct,
 )
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, of_types
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
-from fhir_server.fhirpath.items import Item, boolean, kind_of, system_value
+from fhir_server.fhirpath.items import Item, boolean, system_value
 from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type
 
 BOOL = of_types("System.Boolean")
@@ -203,7 +207,7 @@ _LOGIC = {"and": _and, "or": _or, "xor": _xor, "implies": _implies}
 
 
 def _logic(fn: Callable[[bool | None, bool | None], bool | None], left: Eval, right: Eval) -> Eval:
-    short = {_and: False, _or: True}.get(fn)
+    short = False if fn is _and else (True if fn is _or else None)
 
     def run(ctx: Ctx) -> list[Item]:
         a = to_bool(left(ctx), "boolean operator")

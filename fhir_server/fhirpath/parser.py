@@ -12,7 +12,18 @@ from decimal import Decimal
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.errors import FHIRPathSyntaxError
 from fhir_server.fhirpath.lexer import (
-    DATETIME, DIDENT, EOF, EXT, IDENT, NUM, OP, STR, TIME, VAR, Token, tokenize,
+    DATETIME,
+    DIDENT,
+    EOF,
+    EXT,
+    IDENT,
+    NUM,
+    OP,
+    STR,
+    TIME,
+    VAR,
+    Token,
+    tokenize,
 )
 from fhir_server.fhirpath.values import CALENDAR_UNITS, Quantity, parse_date_literal, parse_time
 
@@ -182,7 +193,7 @@ class _Parser:
         if tok.kind == DATETIME:
             date_value = parse_date_literal(tok.text)
             if date_value is None:
-                self.fail("invalid date/time literal", tok)
+                raise FHIRPathSyntaxError("invalid date/time literal", tok.pos, self.src)
             return ast.Literal(tok.pos, date_value, date_value.system_type)
         return self._number(tok)
 

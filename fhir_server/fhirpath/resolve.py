@@ -84,7 +84,11 @@ def _in_bundle(bundle: dict[str, Any], ref: str) -> dict[str, Any] | None:
         full = entry.get("fullUrl")
         if full == ref:
             return res
-        if m and res.get("resourceType") == m.group(1) and res.get("id") == m.group(2):
-            if "://" not in ref or not full or full.endswith(f"/{m.group(1)}/{m.group(2)}"):
-                return res
+        if (
+            m
+            and res.get("resourceType") == m.group(1)
+            and res.get("id") == m.group(2)
+            and ("://" not in ref or not full or full.endswith(f"/{m.group(1)}/{m.group(2)}"))
+        ):
+            return res
     return None

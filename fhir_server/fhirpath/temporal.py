@@ -7,7 +7,7 @@ duration keeps the precision of the date; decimal durations are truncated to who
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -87,7 +87,7 @@ def add_datetime(v: DateTime, q: Quantity, sign: int) -> DateTime:
     delta = timedelta(milliseconds=amount) if seconds is None else timedelta(seconds=amount * seconds)
     base = datetime(
         v.year, v.month or 1, v.day or 1, v.hour or 0, v.minute or 0, v.second or 0,
-        _micro(v.frac), tzinfo=timezone.utc,
+        _micro(v.frac), tzinfo=UTC,
     ) + delta
     frac = v.frac
     if unit == "millisecond":

@@ -34,6 +34,8 @@ class Quantity:
     unit: str = "1"
 
     def __str__(self) -> str:
+        if self.unit in CALENDAR_UNITS:
+            return f"{format_decimal(self.value)} {self.unit}"
         return f"{format_decimal(self.value)} '{self.unit}'"
 
 

@@ -49,13 +49,19 @@ def simple(name: str, lo: int = 0, hi: int | None = None, out: Static | str | No
         def impl(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
             check_arity(c, node, lo, top)
             args = [c.expr(a)[0] for a in node.args]
-            st = Static(inp.types, inp.ordered) if out == SAME else (out if isinstance(out, Static) else UNKNOWN)
+            st = _out_static(out, inp)
             return _bind(fn, args), st
 
         FUNCTIONS[name] = impl
         return fn
 
     return deco
+
+
+def _out_static(out: Static | str | None, inp: Static) -> Static:
+    if out == SAME:
+        return Static(inp.types, inp.ordered)
+    return out if isinstance(out, Static) else UNKNOWN
 
 
 def _bind(fn: Callable[..., list[Item]], args: list[Callable[[Ctx], list[Item]]]) -> Step:
@@ -89,7 +95,14 @@ def arg_value(items: list[Item], what: str) -> Any:
 
 
 from fhir_server.fhirpath.functions import (  # noqa: E402
-    boundary, conversion, existence, fhir, filtering, math, strings, subsetting,
+    boundary,
+    conversion,
+    existence,
+    fhir,
+    filtering,
+    math,
+    strings,
+    subsetting,
 )
 
 __all__ = ["FUNCTIONS", "boundary", "compile_function", "conversion", "existence", "fhir", "filtering",

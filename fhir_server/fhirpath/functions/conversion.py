@@ -12,7 +12,14 @@ from fhir_server.fhirpath.functions import BOOL, one, simple
 from fhir_server.fhirpath.items import Item, boolean, kind_of, system_item, system_value
 from fhir_server.fhirpath.ucum import convert
 from fhir_server.fhirpath.values import (
-    CALENDAR_UNITS, DateTime, Quantity, Time, format_decimal, parse_date, parse_datetime, parse_time,
+    CALENDAR_UNITS,
+    DateTime,
+    Quantity,
+    Time,
+    format_decimal,
+    parse_date,
+    parse_datetime,
+    parse_time,
 )
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})

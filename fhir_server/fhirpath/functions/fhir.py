@@ -25,7 +25,7 @@ _UNSAFE_HTML = re.compile(r"<\s*(script|object|applet|embed|form|iframe|frame|li
 
 @register("extension")
 def _extension(c: Compiler, node: object, inp: Static) -> tuple[Step, Static]:
-    from fhir_server.fhirpath import ast  # noqa: PLC0415
+    from fhir_server.fhirpath import ast
 
     assert isinstance(node, ast.Function)
     check_arity(c, node, 1, 1)

@@ -125,14 +125,15 @@ def _sort(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
         keys.append((c.with_this(inp, expr)[0], desc))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
-        import functools  # noqa: PLC0415
+        import functools
 
         saved = ctx.this
         try:
             rows = []
             for it in items:
                 ctx.this = [it]
-                rows.append((it, [one(k(ctx), "sort key") for k, _ in keys] if keys else [it]))
+                row: list[Item | None] = [one(k(ctx), "sort key") for k, _ in keys] if keys else [it]
+                rows.append((it, row))
         finally:
             ctx.this = saved
         descs = [d for _, d in keys] or [False]

@@ -117,11 +117,25 @@ def _unescape(s: str, fmt: str) -> str | None:
     if fmt == "html":
         return html.unescape(s)
     if fmt == "json":
-        try:
-            return str(json.loads('"' + s + '"'))
-        except ValueError:
-            return None
+        return _JSON_ESCAPE.sub(_json_unescape_one, s)
     return None
+
+
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_JSON_CHARS = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+
+
+def _json_unescape_one(m: re.Match[str]) -> str:
+    code = m.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16))
+    return _JSON_CHARS.get(code, code)
+
+
+def _replace(s: str, pattern: str, substitution: str) -> str:
+    if pattern:
+        return s.replace(pattern, substitution)
+    return "".join(substitution + c for c in s) + substitution
 
 
 def _split(s: str, sep: str) -> list[str]:
@@ -137,7 +151,7 @@ _SPECS: list[tuple[str, int, int, StrFn, str]] = [
     ("contains", 1, 1, lambda s, p: p in s, "System.Boolean"),
     ("upper", 0, 0, lambda s: s.upper(), "System.String"),
     ("lower", 0, 0, lambda s: s.lower(), "System.String"),
-    ("replace", 2, 2, lambda s, a, b: s.replace(a, b) if a else "".join(b + c for c in s) + b, "System.String"),
+    ("replace", 2, 2, _replace, "System.String"),
     ("matches", 1, 1, lambda s, p: _regex(p).search(s) is not None, "System.Boolean"),
     ("matchesFull", 1, 1, lambda s, p: _regex(p).fullmatch(s) is not None, "System.Boolean"),
     ("replaceMatches", 2, 2, lambda s, p, r: _regex(p).sub(r.replace("$", "\\"), s) if p else s,

@@ -25,7 +25,7 @@ def _ordered(name: str, lo: int, hi: int, fn: Callable[..., list[Item]]) -> None
         a0 = args[0]
         return (lambda ctx, items: fn(ctx, items, a0(ctx))), Static(inp.types)
 
-    from fhir_server.fhirpath.functions import FUNCTIONS  # noqa: PLC0415
+    from fhir_server.fhirpath.functions import FUNCTIONS
 
     FUNCTIONS[name] = impl
 
