@@ -1,0 +1,102 @@
+"""The ASGI application (DESIGN.md "One request, top to bottom"): lifespan, routes and the error handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.config import Settings
+from fhir_server.errors import FhirError, operation_outcome
+from fhir_server.fhir.json import dumps
+from fhir_server.rest.routes import ROUTES
+from fhir_server.state import Server
+from fhir_server.storage import db
+from fhir_server.storage.writes import Indexer, NoIndexer
+
+log = logging.getLogger(__name__)
+OO_MEDIA = "application/fhir+json; charset=utf-8"
+
+
+def _outcome_response(status: int, outcome: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(outcome), status, headers=headers, media_type=OO_MEDIA)
+
+
+async def fhir_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FhirError)
+    return _outcome_response(exc.status, exc.outcome(), exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "invalid")
+    detail = exc.detail
+    if exc.status_code == 404:
+        detail = f"No FHIR interaction at {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    issue = {"severity": "error", "code": code, "diagnostics": str(detail)}
+    return _outcome_response(exc.status_code, operation_outcome([issue]), dict(exc.headers or {}))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RecursionError):
+        issue = {"severity": "error", "code": "structure", "diagnostics": "The content nests too deeply"}
+        return _outcome_response(400, operation_outcome([issue]))
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    issue = {"severity": "fatal", "code": "exception", "diagnostics": f"Internal server error ({type(exc).__name__})"}
+    return _outcome_response(500, operation_outcome([issue]))
+
+
+def default_validator() -> Any:
+    try:
+        from fhir_server.validation import validate_for_write
+    except ImportError:  # the validator package is optional during bootstrap
+        return lambda resource: []
+    return validate_for_write
+
+
+@asynccontextmanager
+async def open_server(settings: Settings, indexer: Indexer | None = None) -> AsyncIterator[Server]:
+    """Migrate, open the pool and load the model: everything a request (or the loader) needs."""
+    assert settings.database_url, "resolve the database (embedded or DATABASE_URL) before starting"
+    db.migrate(settings.database_url)
+    pool = db.make_pool(settings.database_url, settings.pool_min, settings.pool_max)
+    await pool.open(wait=True)
+    from fhir_server.model import model
+
+    model()  # load the R4 model before the first request
+    try:
+        yield Server(settings, pool, indexer or NoIndexer(), default_validator())
+    finally:
+        await pool.close()
+
+
+def create_app(settings: Settings | None = None, *, indexer: Indexer | None = None) -> FastAPI:
+    """The FHIR server app. The database URL must be resolved (``settings.database_url``) before start."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_server(settings, indexer) as server:
+            app.state.server = server
+            yield
+
+    app = FastAPI(
+        title="FHIR R4 server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.router.routes.extend(ROUTES)
+    app.add_exception_handler(FhirError, fhir_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+    return app

@@ -1,0 +1,192 @@
+"""The ``fhir-server`` command: serve, migrate, load, fhirpath.
+
+Every subcommand that touches the database finds it the same way: ``DATABASE_URL`` (or
+``--database-url``) names an external PostgreSQL ≥ 15; otherwise an embedded PostgreSQL runs in
+``--data-dir`` (default: the user data folder), shared with any other ``fhir-server`` process
+using that folder, and stopped when the last one exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from fhir_server import __version__
+from fhir_server.config import DEFAULT_PORT, Settings, default_data_dir
+
+EPILOG = """\
+examples:
+  fhir-server serve --demo                 run on http://127.0.0.1:8080 with 50 Synthea patients
+  fhir-server serve --host 0.0.0.0 --port 9000 --data-dir ./fhir-data
+  fhir-server load ./bundles/ patients.ndjson   load files into the same data directory
+  DATABASE_URL=postgresql://user:pw@db/fhir fhir-server serve   use your own PostgreSQL
+  fhir-server fhirpath 'Patient.name.given' patient.json
+
+environment:
+  DATABASE_URL         external PostgreSQL (>= 15); unset = embedded PostgreSQL in --data-dir
+  FHIR_DATA_DIR        default for --data-dir
+  FHIR_BASE_URL        public base URL used in links and Location headers (default: from the request)
+  FHIR_MAX_BODY_BYTES  request body limit (default 64 MiB)
+"""
+
+
+def _database_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir", type=Path, default=None,
+        help=f"folder of the embedded PostgreSQL (default: $FHIR_DATA_DIR or {default_data_dir()})",
+    )
+    p.add_argument("--database-url", default=None, help="PostgreSQL URL (default: $DATABASE_URL; unset = embedded)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "database_url", None):
+        settings.database_url = args.database_url
+    if getattr(args, "data_dir", None):
+        settings.data_dir = args.data_dir
+    if getattr(args, "base_url", None):
+        settings.base_url = args.base_url.rstrip("/")
+    if not settings.database_url:
+        from fhir_server.storage.embedded import start_embedded
+
+        settings.database_url = start_embedded(settings.data_dir)
+    return settings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fhir-server",
+        description="A FHIR R4 (4.0.1) server on PostgreSQL: REST API, transactions, history, validation.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"fhir-server {__version__} (FHIR 4.0.1)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the FHIR server (the FHIR base is the root: /Patient, /metadata)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--demo", action="store_true",
+                       help="load the demo data (50 Synthea patients, ~9,300 resources) once before serving")
+    serve.add_argument("--base-url", default=None, help="public base URL (default: $FHIR_BASE_URL or from requests)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    _database_options(serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations (serve does this too) and exit")
+    _database_options(migrate)
+
+    load = sub.add_parser(
+        "load", help="load FHIR data: transaction/batch Bundles, NDJSON, single resources, or folders of them",
+        description="Load files (.json, .ndjson, optionally .gz) or folders into the server's database. "
+        "Transaction Bundles are atomic; batch Bundles, NDJSON lines and single resources are written "
+        "one by one (PUT when they carry an id, POST when not). Works while 'serve' is running.",
+    )
+    load.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    load.add_argument("--concurrency", type=int, default=4, help="files loaded at once (default 4)")
+    load.add_argument("--quiet", action="store_true", help="no progress bar")
+    _database_options(load)
+
+    fp = sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file",
+                        add_help=False)
+    fp.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fhir_server.app import create_app
+
+    settings = _settings(args)
+    settings.host, settings.port = args.host, args.port
+    if args.demo:
+        asyncio.run(load_demo(settings))
+    app = create_app(settings)
+    print(f"FHIR R4 server on http://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
+                proxy_headers=True)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from fhir_server.storage.db import migrate
+
+    settings = _settings(args)
+    assert settings.database_url
+    applied = migrate(settings.database_url)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+async def _load(settings: Settings, sources: list[Path] | list[object], progress: bool, concurrency: int) -> int:
+    from fhir_server.app import open_server
+    from fhir_server.load import Loader
+
+    async with open_server(settings) as server:
+        loader = Loader(server, settings.base_url or f"http://localhost:{settings.port}", concurrency, progress)
+        report = await loader.load(sources)  # type: ignore[arg-type]
+    print(f"loaded {report.resources:,} resources from {report.files} files in {report.seconds:.1f} s "
+          f"({report.rate:,.0f}/s); {len(report.failures)} failed")
+    for where, reason in report.failures[:50]:
+        print(f"  FAILED {where}: {reason}")
+    if len(report.failures) > 50:
+        print(f"  ... and {len(report.failures) - 50} more")
+    return 1 if report.failures else 0
+
+
+async def load_demo(settings: Settings) -> None:
+    import psycopg
+
+    from fhir_server.demo import synthea_files
+    from fhir_server.storage.db import migrate
+
+    assert settings.database_url
+    migrate(settings.database_url)
+    with psycopg.connect(settings.database_url) as conn:
+        if conn.execute("SELECT 1 FROM server_info WHERE key = 'demo_loaded'").fetchone():
+            print("demo data already loaded", flush=True)
+            return
+    print("loading demo data (50 Synthea patients)...", flush=True)
+    await _load(settings, list(synthea_files()), progress=True, concurrency=4)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("INSERT INTO server_info (key, value) VALUES ('demo_loaded', now()::text) "
+                     "ON CONFLICT (key) DO NOTHING")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from fhir_server.load import find_files
+
+    try:
+        files = find_files(args.paths)
+    except FileNotFoundError as exc:
+        print(f"fhir-server load: {exc}", file=sys.stderr)
+        return 2
+    if not files:
+        print("fhir-server load: no .json/.ndjson files found", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    return asyncio.run(_load(settings, files, not args.quiet, args.concurrency))
+
+
+def cmd_fhirpath(args: argparse.Namespace) -> int:
+    from fhir_server.fhirpath.cli import main as fhirpath_main
+
+    return fhirpath_main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "WARNING"))
+    args = parser().parse_args(argv)
+    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load, "fhirpath": cmd_fhirpath}
+    if args.command not in commands:
+        parser().print_help()
+        return 2
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

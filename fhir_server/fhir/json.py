@@ -1,0 +1,69 @@
+"""FHIR JSON (http://hl7.org/fhir/R4/json.html): parsing client bodies with limits, serialising responses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from fhir_server.errors import BadRequest
+
+Json = dict[str, Any]
+
+
+def parse_body(body: bytes, what: str = "request body") -> Any:
+    """Parse a client's JSON; malformed JSON is a 400 naming where it broke."""
+    if not body.strip():
+        raise BadRequest(f"The {what} is empty; a FHIR resource in JSON was expected")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "recursion" in msg.lower():
+            raise BadRequest(f"The {what} nests JSON too deeply") from exc
+        raise BadRequest(f"The {what} is not valid JSON: {msg}") from exc
+
+
+def parse_resource(body: bytes) -> Json:
+    data = parse_body(body)
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+    return data
+
+
+def dumps(data: Any, pretty: bool = False) -> bytes:
+    if pretty:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(data)
+
+
+def now() -> datetime:
+    """The current instant at millisecond precision (what ``meta.lastUpdated`` can express)."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def instant(t: datetime) -> str:
+    """A FHIR instant: ``2024-05-01T10:20:30.123Z``."""
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def http_date(t: datetime) -> str:
+    """An HTTP-date (RFC 9110) for ``Last-Modified``."""
+    return t.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def json_depth_ok(value: Any, limit: int) -> bool:
+    """True when ``value`` nests objects/arrays at most ``limit`` deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return True

@@ -1,0 +1,36 @@
+"""read and vread (http://hl7.org/fhir/R4/http.html#read, #vread)."""
+
+from __future__ import annotations
+
+from fhir_server.errors import Gone, NotFound
+from fhir_server.interactions.common import Outcome, check_id, check_type
+from fhir_server.storage import repository
+from fhir_server.storage.repository import Conn
+
+
+async def read(conn: Conn, res_type: str, res_id: str) -> Outcome:
+    check_type(res_type)
+    row = await repository.read(conn, res_type, res_id)
+    if row is None:
+        check_id(res_id)
+        raise NotFound(f"{res_type}/{res_id} is not known")
+    if row.deleted:
+        raise Gone(
+            f"{res_type}/{res_id} was deleted (version {row.version})",
+            headers={"ETag": f'W/"{row.version}"'},
+        )
+    return Outcome(200, raw=row.content, version=row.version, last_updated=row.last_updated)
+
+
+async def vread(conn: Conn, res_type: str, res_id: str, version_id: str) -> Outcome:
+    check_type(res_type)
+    if not version_id.isdigit():
+        raise NotFound(f"{res_type}/{res_id} has no version '{version_id}' (versions are 1, 2, 3, ...)")
+    row = await repository.vread(conn, res_type, res_id, int(version_id))
+    if row is None:
+        if not await repository.exists_any_version(conn, res_type, res_id):
+            raise NotFound(f"{res_type}/{res_id} is not known")
+        raise NotFound(f"{res_type}/{res_id} has no version {version_id}")
+    if row.method == "DELETE":
+        raise Gone(f"Version {version_id} of {res_type}/{res_id} is a deletion")
+    return Outcome(200, raw=row.content, version=row.version, last_updated=row.last_updated)
