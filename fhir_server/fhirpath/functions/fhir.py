@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from fhir_server import definitions
+from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Static, Step, of_types
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -24,10 +25,7 @@ _UNSAFE_HTML = re.compile(r"<\s*(script|object|applet|embed|form|iframe|frame|li
 
 
 @register("extension")
-def _extension(c: Compiler, node: object, inp: Static) -> tuple[Step, Static]:
-    from fhir_server.fhirpath import ast
-
-    assert isinstance(node, ast.Function)
+def _extension(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     check_arity(c, node, 1, 1)
     url_arg = c.expr(node.args[0])[0]
 
@@ -119,5 +117,5 @@ _unknown("slice", 2, 2)
 
 
 @register("checkModifiers")
-def _check_modifiers(c: Compiler, node: object, inp: Static) -> tuple[Step, Static]:
+def _check_modifiers(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     return (lambda ctx, items: items), UNKNOWN

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compare import compare, distinct
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step, of_types
@@ -125,8 +127,6 @@ def _sort(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
         keys.append((c.with_this(inp, expr)[0], desc))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
-        import functools
-
         saved = ctx.this
         try:
             rows = []

@@ -9,7 +9,7 @@ from fhir_server.fhirpath.compare import contains_item, distinct
 from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
-from fhir_server.fhirpath.functions import SAME, arg_value, check_arity, register, simple
+from fhir_server.fhirpath.functions import FUNCTIONS, SAME, arg_value, check_arity, register, simple
 from fhir_server.fhirpath.items import Item
 
 
@@ -24,8 +24,6 @@ def _ordered(name: str, lo: int, hi: int, fn: Callable[..., list[Item]]) -> None
             return fn, Static(inp.types)
         a0 = args[0]
         return (lambda ctx, items: fn(ctx, items, a0(ctx))), Static(inp.types)
-
-    from fhir_server.fhirpath.functions import FUNCTIONS
 
     FUNCTIONS[name] = impl
 

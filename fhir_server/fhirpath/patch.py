@@ -1,0 +1,156 @@
+"""FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html): apply a Parameters resource to a resource.
+
+``apply_patch(resource, parameters)`` returns the patched copy (the input is not modified) and
+raises :class:`PatchError` (a ``ValueError`` with a clear message) when an operation is invalid:
+unknown type, missing parts, a path that selects nothing (add, insert, replace, move) or several
+elements, an index out of range. Operations apply in order: add, insert, delete, replace, move.
+Elements left empty by a delete are removed, as FHIR has no empty elements.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fhir_server.fhirpath import ast
+from fhir_server.fhirpath.errors import FHIRPathError
+from fhir_server.fhirpath.locate import Loc, Locator
+from fhir_server.fhirpath.parser import parse
+from fhir_server.fhirpath.patch_values import PatchError, element_of, operation_parts, part_value, prune
+
+__all__ = ["PatchError", "apply_patch"]
+
+
+def apply_patch(resource: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The resource with every operation of the FHIRPath Patch ``parameters`` applied."""
+    if parameters.get("resourceType") != "Parameters":
+        raise PatchError("a FHIRPath Patch must be a Parameters resource")
+    result = copy.deepcopy(resource)
+    for n, param in enumerate(parameters.get("parameter", [])):
+        if param.get("name") != "operation":
+            raise PatchError(f"parameter {n + 1}: expected 'operation', got {param.get('name')!r}")
+        try:
+            _apply(result, operation_parts(param))
+        except FHIRPathError as e:
+            raise PatchError(f"operation {n + 1}: invalid path: {e}") from e
+    return result
+
+
+def _apply(resource: dict[str, Any], parts: dict[str, dict[str, Any]]) -> None:
+    op = _string(parts, "type")
+    path = _string(parts, "path")
+    handler = _OPERATIONS.get(op)
+    if handler is None:
+        raise PatchError(f"unknown operation type {op!r}")
+    handler(resource, path, parts)
+
+
+def _string(parts: dict[str, dict[str, Any]], name: str) -> str:
+    part = parts.get(name)
+    value = None if part is None else next((v for k, v in part.items() if k.startswith("value")), None)
+    if not isinstance(value, str) or not value:
+        raise PatchError(f"the operation has no {name!r}")
+    return value
+
+
+def _integer(parts: dict[str, dict[str, Any]], name: str) -> int:
+    part = parts.get(name) or {}
+    value = part.get("valueInteger")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PatchError(f"the operation needs an integer {name!r}")
+    return value
+
+
+def _single(resource: dict[str, Any], path: str, action: str) -> Loc | None:
+    locs = Locator(resource, path).locate(parse(path))
+    if len(locs) > 1:
+        raise PatchError(f"{path} selects {len(locs)} elements when {action}: it must select one")
+    return locs[0] if locs else None
+
+
+def _list_target(resource: dict[str, Any], path: str, action: str) -> tuple[dict[str, Any], str, str]:
+    """The object holding the list at ``path`` (which must end with a member name), the key, its type."""
+    node = parse(path)
+    if not isinstance(node, ast.Invoke) or not isinstance(node.member, ast.Identifier):
+        raise PatchError(f"{path} must end with an element name when {action}")
+    locs = Locator(resource, path).locate(node.target)
+    if len(locs) != 1 or not isinstance(locs[0].item.value, dict):
+        raise PatchError(f"No content found at {path} when {action}")
+    key, type_, is_array = element_of(locs[0].item.type, node.member.name, None)
+    if not is_array:
+        raise PatchError(f"{path} is not a list")
+    return locs[0].item.value, key, type_
+
+
+def _add(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
+    name = _string(parts, "name")
+    loc = _single(resource, path, "adding")
+    if loc is None or not isinstance(loc.item.value, dict):
+        raise PatchError(f"No content found at {path} when adding")
+    container = loc.item.value
+    value_part = _required(parts, "value")
+    key, type_, is_array = element_of(loc.item.type, name, value_part)
+    value = part_value(value_part, type_)
+    if is_array:
+        container.setdefault(key, []).append(value)
+    elif key in container:
+        raise PatchError(f"{path}.{name} already has a value: use replace")
+    else:
+        container[key] = value
+
+
+def _required(parts: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    part = parts.get(name)
+    if part is None:
+        raise PatchError(f"the operation has no {name!r}")
+    return part
+
+
+def _insert(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
+    holder, key, type_ = _list_target(resource, path, "inserting")
+    index = _integer(parts, "index")
+    items = holder.setdefault(key, [])
+    if not 0 <= index <= len(items):
+        raise PatchError(f"index {index} is out of range for {path} ({len(items)} items)")
+    items.insert(index, part_value(_required(parts, "value"), type_))
+
+
+def _delete(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
+    loc = _single(resource, path, "deleting")
+    if loc is None:
+        return  # nothing there: deleting is idempotent
+    if loc.holder is None:
+        raise PatchError("cannot delete the resource itself")
+    for key in (loc.key, "_" + loc.key):
+        if key not in loc.holder:
+            continue
+        if loc.index is None:
+            del loc.holder[key]
+        elif loc.index < len(loc.holder[key]):
+            del loc.holder[key][loc.index]
+    prune(resource)
+
+
+def _replace(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
+    loc = _single(resource, path, "replacing")
+    if loc is None or loc.holder is None:
+        raise PatchError(f"No content found at {path} when replacing")
+    value_part = _required(parts, "value")
+    value = part_value(value_part, loc.item.type)
+    if loc.index is None:
+        loc.holder.pop("_" + loc.key, None)
+        loc.holder[loc.key] = value
+    else:
+        loc.holder[loc.key][loc.index] = value
+
+
+def _move(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
+    holder, key, _ = _list_target(resource, path, "moving")
+    source, destination = _integer(parts, "source"), _integer(parts, "destination")
+    items = holder.get(key, [])
+    if not (0 <= source < len(items) and 0 <= destination < len(items)):
+        raise PatchError(f"source {source} / destination {destination} out of range for {path}")
+    items.insert(destination, items.pop(source))
+
+
+_OPERATIONS = {"add": _add, "insert": _insert, "delete": _delete, "replace": _replace, "move": _move}
