@@ -130,7 +130,7 @@ def _check_aligned(obj: dict[str, Any], prop: Prop, value: list[Any], loc: Loc, 
     for i, item in enumerate(value):
         if item is not None:
             _check_one(prop, item, loc, i, out)
-        elif other is None or i >= len(other) or (other[i] is None and prop.kind == PRIMITIVE):
+        elif other is None or (prop.kind == PRIMITIVE and i < len(other) and other[i] is None):
             problem = f"must not be null: only where {prop.partner!r} has an entry at the same index"
             _bad_shape(out, prop, problem, loc, i)
 

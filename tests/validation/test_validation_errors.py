@@ -125,6 +125,11 @@ CASES: list[tuple[str, Any, set[tuple[str, str]]]] = [
         {("structure", "Patient.name[0].given")},
     ),
     (
+        "trailing null in the longer _x array",
+        _patient(name=[{"given": ["a"], "_given": [{"id": "test"}, None]}]),
+        {("structure", "Patient.name[0].given")},
+    ),
+    (
         "null in _x array without values",
         _patient(name=[{"_given": [None]}]),
         {("structure", "Patient.name[0].given[0]")},
