@@ -131,7 +131,8 @@ class Compiler:
     def _set_rivals(spec: Spec, keys: list[str]) -> None:
         for key in keys:
             prop = spec.props[key]
-            prop.rivals = frozenset(k for k in keys if spec.props[k].type_code != prop.type_code)
+            rivals = frozenset(k for k in keys if spec.props[k].type_code != prop.type_code)
+            prop.rivals = rivals or None  # a choice of one type has no rivals
 
 
 def _has_json_sibling(element: Element, code: str) -> bool:
