@@ -43,6 +43,7 @@ from fhir_server.fhirpath.errors import (
 )
 from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.parser import parse
+from fhir_server.fhirpath.typesys import ancestors
 from fhir_server.fhirpath.values import DateTime, Quantity, Time
 
 TypedValue = Item
@@ -77,14 +78,7 @@ class Expression:
         resolver: Resolver | None = None,
     ) -> list[TypedValue]:
         """Evaluate; each result item has ``.value`` and ``.type``."""
-        root = self._root(resource)
-        this = root if context is None else self._context(context)
-        try:
-            return self._fn(Ctx(this, root, env, resolver))
-        except FHIRPathError:
-            raise
-        except RecursionError as e:
-            raise FHIRPathExecutionError("expression too deeply nested") from e
+        return self._run(resource, context, env, resolver)
 
     def evaluate(
         self,
@@ -95,21 +89,37 @@ class Expression:
         resolver: Resolver | None = None,
     ) -> list[Any]:
         """Evaluate; plain values (see the module documentation)."""
-        return [i.value for i in self.evaluate_typed(resource, context=context, env=env, resolver=resolver)]
+        return [i.value for i in self._run(resource, context, env, resolver)]
 
-    def _root(self, resource: Any) -> list[Item]:
-        if resource is None:
+    def _run(
+        self, resource: Any, context: Any, env: dict[str, Any] | None, resolver: Resolver | None
+    ) -> list[Item]:
+        if type(resource) is dict:
+            root = [Item(resource, resource.get("resourceType") or self.base_type or "")]
+        else:
+            root = self._items(resource)
+        this = root if context is None else self._items(context)
+        fn = self._fn
+        base = self.base_type
+        if base is not None and this and this[0].type != base and not self._fits(this[0].type):
+            fn = compile(self.source, None, strict=self.strict)._fn
+        try:
+            return fn(Ctx(this, root, env, resolver))
+        except RecursionError as e:
+            raise FHIRPathExecutionError("expression too deeply nested") from e
+
+    def _fits(self, type_name: str) -> bool:
+        """Is a context of ``type_name`` what this expression was compiled for (base_type or a subtype)?"""
+        return type_name == self.base_type or self.base_type in ancestors(type_name)
+
+    def _items(self, value: Any) -> list[Item]:
+        if type(value) is dict:
+            return [Item(value, value.get("resourceType") or self.base_type or "")]
+        if value is None:
             return []
-        if isinstance(resource, Item):
-            return [resource]
-        if isinstance(resource, dict):
-            return [Item(resource, str(resource.get("resourceType") or self.base_type or ""))]
-        return to_items(resource)
-
-    def _context(self, context: Any) -> list[Item]:
-        if isinstance(context, dict) and "resourceType" not in context:
-            return [Item(context, self.base_type or "")]
-        return to_items(context)
+        if isinstance(value, Item):
+            return [value]
+        return to_items(value)
 
 
 @lru_cache(maxsize=8192)

@@ -163,6 +163,8 @@ def contains_item(items: list[Item], x: Item) -> bool:
 
 def distinct(items: list[Item]) -> list[Item]:
     """Items without duplicates (by ``=``), first occurrence kept."""
+    if len(items) < 2:
+        return items
     out: list[Item] = []
     seen: set[Any] = set()
     for it in items:

@@ -13,18 +13,11 @@ from dataclasses import dataclass
 
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.context import Ctx
-from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathExecutionError, FHIRPathSemanticError
+from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathSemanticError
 from fhir_server.fhirpath.items import Item
-from fhir_server.fhirpath.navigation import (
-    RESOURCE_TYPES,
-    element_types,
-    is_choice_property,
-    member_props,
-    read_dynamic,
-    read_props,
-)
+from fhir_server.fhirpath.members import fused_path_step, member_step
+from fhir_server.fhirpath.navigation import RESOURCE_TYPES, element_types, is_choice_property
 from fhir_server.fhirpath.typesys import ancestors, is_type_name
-from fhir_server.model import PRIMITIVE_TYPES, model
 
 Eval = Callable[[Ctx], list[Item]]
 Step = Callable[[Ctx, list[Item]], list[Item]]
@@ -39,6 +32,16 @@ class Static:
 
 
 UNKNOWN = Static()
+NOTHING = Static(frozenset())  # statically known to be empty (a type branch that cannot match)
+# functions whose result is empty when their input is empty
+_EMPTY_IN_EMPTY_OUT = frozenset(
+    {
+        "where", "select", "ofType", "as", "first", "last", "tail", "skip", "take", "single", "distinct",
+        "resolve", "extension", "children", "descendants", "repeat", "exclude", "intersect", "trace",
+        "toString", "toInteger", "toDecimal", "toDate", "toDateTime", "toQuantity", "toBoolean",
+        "lowBoundary", "highBoundary", "getValue",
+    }
+)
 
 
 def of_types(*names: str) -> Static:
@@ -100,9 +103,48 @@ class Compiler:
         return self.path_start(node)
 
     def invoke(self, node: ast.Invoke) -> tuple[Eval, Static]:
-        target, st = self.expr(node.target)
-        step, out = self.step(node.member, st)
-        return (lambda ctx: step(ctx, target(ctx))), out
+        """A chain ``a.b.c()``: one closure looping over the steps (no nested calls per step)."""
+        members: list[ast.Node] = []
+        start: ast.Node = node
+        while isinstance(start, ast.Invoke):
+            members.append(start.member)
+            start = start.target
+        first, st = self.expr(start)
+        steps: list[tuple[Step, bool]] = []
+        members.reverse()
+        i = 0
+        while i < len(members):
+            run = _identifier_run(members, i)
+            if len(run) > 1 and st.types is not None and len(st.types) == 1:
+                fused, out = self.fused(run, st)
+                if fused is not None:
+                    steps.append((fused, True))
+                    st, i = out, i + len(run)
+                    continue
+            member = members[i]
+            step, out = self.step(member, st)
+            if st is NOTHING and _keeps_empty(member):
+                return (lambda ctx: []), NOTHING
+            steps.append((step, _keeps_empty(member)))
+            st, i = out, i + 1
+        return _chain(first, steps), st
+
+    def fused(self, run: list[ast.Identifier], st: Static) -> tuple[Step | None, Static]:
+        """``.a.b.c`` from a known type as one raw-JSON step (see members.fused_path_step)."""
+        plain: list[Step] = []
+        out = st
+        for ident in run:
+            step, out = self.member(ident, out)
+            plain.append(step)
+
+        def fallback(ctx: Ctx, items: list[Item]) -> list[Item]:
+            for s in plain:
+                items = s(ctx, items)
+            return items
+
+        assert st.types is not None
+        known = next(iter(st.types))
+        return fused_path_step(known, [i.name for i in run], fallback), out
 
     def path_start(self, node: ast.Node) -> tuple[Eval, Static]:
         """An invocation at the start of a path: applies to ``$this``."""
@@ -124,6 +166,11 @@ class Compiler:
             if self.strict:
                 context = "|".join(sorted(this_types))
                 raise self.error(f"{name} does not match the context type {context}", node.pos)
+            if not any(t in ancestors(name) for t in this_types):
+                return (lambda ctx: []), NOTHING
+
+        if this_types and all(name in ancestors(t) for t in this_types):
+            return (lambda ctx: ctx.this), Static(this_types)
 
         def select(ctx: Ctx) -> list[Item]:
             this = ctx.this
@@ -157,28 +204,9 @@ class Compiler:
         return (lambda ctx: ctx.total), UNKNOWN
 
     def member(self, node: ast.Identifier, inp: Static) -> tuple[Step, Static]:
-        name = node.name
         out = self.check_member(node, inp)
-        cache: dict[str, object] = {}
-
-        def step(ctx: Ctx, items: list[Item]) -> list[Item]:
-            result: list[Item] = []
-            for it in items:
-                t = it.type
-                props = cache.get(t)
-                if props is None:
-                    props = cache[t] = lookup(t, name)
-                if props is False:
-                    continue
-                if props is True:
-                    read_dynamic(it.value, name, result)
-                    continue
-                src = it.ext if t in PRIMITIVE_TYPES else it.value
-                if type(src) is dict:
-                    read_props(src, props, result)  # type: ignore[arg-type]
-            return result
-
-        return step, out
+        known = next(iter(inp.types)) if inp.types is not None and len(inp.types) == 1 else None
+        return member_step(node.name, known), out
 
     def check_member(self, node: ast.Identifier, inp: Static) -> Static:
         """Static checks of ``.name`` and the possible result types."""
@@ -203,6 +231,48 @@ class Compiler:
         return Static(frozenset(out), inp.ordered)
 
 
+def _identifier_run(members: list[ast.Node], i: int) -> list[ast.Identifier]:
+    run: list[ast.Identifier] = []
+    while i < len(members) and isinstance(members[i], ast.Identifier):
+        run.append(members[i])  # type: ignore[arg-type]
+        i += 1
+    return run
+
+
+def _chain(first: Eval, steps: list[tuple[Step, bool]]) -> Eval:
+    if len(steps) == 1:
+        only = steps[0][0]
+        return lambda ctx: only(ctx, first(ctx))
+    if all(skip for _, skip in steps):
+        plain = [s for s, _ in steps]
+
+        def run_plain(ctx: Ctx) -> list[Item]:
+            items = first(ctx)
+            for s in plain:
+                if not items:
+                    return items
+                items = s(ctx, items)
+            return items
+
+        return run_plain
+
+    def run(ctx: Ctx) -> list[Item]:
+        items = first(ctx)
+        for s, skip_if_empty in steps:
+            if skip_if_empty and not items:
+                continue
+            items = s(ctx, items)
+        return items
+
+    return run
+
+
+def _keeps_empty(member: ast.Node) -> bool:
+    if isinstance(member, ast.Identifier):
+        return True
+    return isinstance(member, ast.Function) and member.name in _EMPTY_IN_EMPTY_OUT
+
+
 def _is_resource_of(item: Item, name: str) -> bool:
     t = item.type
     return bool(t) and not t.startswith("System.") and name in ancestors(t)
@@ -210,19 +280,3 @@ def _is_resource_of(item: Item, name: str) -> bool:
 
 def element_types_any(types: frozenset[str], name: str) -> bool:
     return any(element_types(t, name) is not None for t in types)
-
-
-def lookup(type_name: str, name: str) -> object:
-    """Props for ``type_name.name``: a tuple, False (no such element), True (untyped: read JSON)."""
-    if not type_name or type_name.startswith("System."):
-        return True
-    props = member_props(type_name, name)
-    if props is not None:
-        return props
-    if is_choice_property(type_name, name):
-        raise FHIRPathExecutionError(f"{name!r} is not an element of {type_name}: use the element name")
-    return not _known(type_name)
-
-
-def _known(type_name: str) -> bool:
-    return model().type(type_name) is not None or type_name in model().resource_types

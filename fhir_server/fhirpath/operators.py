@@ -12,7 +12,7 @@ from fhir_server.fhirpath.compare import (
     contains_item,
     distinct,
 )
-from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, of_types
+from fhir_server.fhirpath.compiler import NOTHING, UNKNOWN, Compiler, Eval, Static, of_types
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.items import Item, boolean, system_value
@@ -90,8 +90,10 @@ def compile_type_op(c: Compiler, node: ast.TypeOp) -> tuple[Eval, Static]:
 
 
 def compile_binary(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
-    left, lst = c.expr(node.left)
-    right, rst = c.expr(node.right)
+    if node.op == "|":
+        return compile_union(c, node)
+    left, _ = c.expr(node.left)
+    right, _ = c.expr(node.right)
     op = node.op
     if op in _LOGIC:
         return _logic(_LOGIC[op], left, right), BOOL
@@ -102,11 +104,41 @@ def compile_binary(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
         def run(ctx: Ctx) -> list[Item]:
             return fn(left(ctx), right(ctx))
 
-        out = UNKNOWN
-        if op == "|" and lst.types is not None and rst.types is not None:
-            out = Static(lst.types | rst.types, False)
-        return run, (out if op == "|" else BOOL)
+        return run, BOOL
     return _arith(op, left, right), UNKNOWN
+
+
+def _union_branches(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.Binary) and node.op == "|":
+        return _union_branches(node.left) + _union_branches(node.right)
+    return [node]
+
+
+def compile_union(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
+    """``a | b | c``: one n-ary union; branches that cannot match the context type are dropped."""
+    compiled = [c.expr(b) for b in _union_branches(node)]
+    live = [(fn, st) for fn, st in compiled if st is not NOTHING]
+    if not live:
+        return (lambda ctx: []), NOTHING
+    types: set[str] | None = set()
+    for _, st in live:
+        types = None if types is None or st.types is None else types | st.types
+    out = Static(None if types is None else frozenset(types), False)
+    fns = [fn for fn, _ in live]
+    if len(fns) == 1:
+        only = fns[0]
+        return (lambda ctx: distinct(only(ctx))), out
+    if len(fns) == 2:
+        a, b = fns
+        return (lambda ctx: distinct(a(ctx) + b(ctx))), out
+
+    def run(ctx: Ctx) -> list[Item]:
+        items: list[Item] = []
+        for fn in fns:
+            items.extend(fn(ctx))
+        return distinct(items)
+
+    return run, out
 
 
 def _arith(op: str, left: Eval, right: Eval) -> Eval:
@@ -129,10 +161,6 @@ def _arith(op: str, left: Eval, right: Eval) -> Eval:
         return [] if result is None else [result]
 
     return run
-
-
-def _union(a: list[Item], b: list[Item]) -> list[Item]:
-    return distinct(a + b)
 
 
 def _eq(a: list[Item], b: list[Item]) -> list[Item]:
@@ -167,7 +195,6 @@ def _contains(a: list[Item], b: list[Item]) -> list[Item]:
 
 
 _COLLECTION_OPS: dict[str, Callable[[list[Item], list[Item]], list[Item]]] = {
-    "|": _union,
     "=": _eq,
     "!=": _ne,
     "~": lambda a, b: boolean(collection_equivalent(a, b)),
