@@ -12,9 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server import validation
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, operation_outcome
 from fhir_server.fhir.json import dumps
+from fhir_server.model import model
 from fhir_server.rest.routes import ROUTES
 from fhir_server.state import Server
 from fhir_server.storage import db
@@ -54,14 +56,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return _outcome_response(500, operation_outcome([issue]))
 
 
-def default_validator() -> Any:
-    try:
-        from fhir_server.validation import validate_for_write
-    except ImportError:  # the validator package is optional during bootstrap
-        return lambda resource: []
-    return validate_for_write
-
-
 @asynccontextmanager
 async def open_server(settings: Settings, indexer: Indexer | None = None) -> AsyncIterator[Server]:
     """Migrate, open the pool and load the model: everything a request (or the loader) needs."""
@@ -69,11 +63,10 @@ async def open_server(settings: Settings, indexer: Indexer | None = None) -> Asy
     db.migrate(settings.database_url)
     pool = db.make_pool(settings.database_url, settings.pool_min, settings.pool_max)
     await pool.open(wait=True)
-    from fhir_server.model import model
-
-    model()  # load the R4 model before the first request
+    model()  # load the R4 model and compile the validators before the first request
+    validation.warm_up()
     try:
-        yield Server(settings, pool, indexer or NoIndexer(), default_validator())
+        yield Server(settings, pool, indexer or NoIndexer(), validation.validate)
     finally:
         await pool.close()
 

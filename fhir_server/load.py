@@ -17,11 +17,10 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from fhir_server.bundles.batch import batch
 from fhir_server.bundles.transaction import transaction
 from fhir_server.errors import FhirError
+from fhir_server.fhir.json import parse_body
 from fhir_server.state import Server
 
 Json = dict[str, Any]
@@ -76,14 +75,14 @@ def _units(name: str, data: bytes) -> Iterator[tuple[str, Json]]:
         chunk: list[Json] = []
         for n, line in enumerate(data.splitlines(), 1):
             if line.strip():
-                chunk.append(orjson.loads(line))
+                chunk.append(parse_body(line, f"line {n}"))
             if len(chunk) >= NDJSON_CHUNK:
                 yield f"{name}:{n}", _as_entries(chunk)
                 chunk = []
         if chunk:
             yield name, _as_entries(chunk)
         return
-    res = orjson.loads(data)
+    res = parse_body(data, "file")
     if not isinstance(res, dict):
         raise ValueError("the file does not hold a JSON object")
     if res.get("resourceType") == "Bundle" and res.get("type") in ("transaction", "batch"):
@@ -116,7 +115,7 @@ class Loader:
             name = str(source)
             try:
                 units = list(_units(source.name, _read(source)))
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, FhirError) as exc:
                 self.report.failures.append((name, f"unreadable: {exc}"))
                 units = []
             for label, bundle in units:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+import json
+import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -12,17 +15,37 @@ from fhir_server.errors import BadRequest
 Json = dict[str, Any]
 
 
+# Numbers a binary float cannot carry exactly as written: trailing zeros (1.50), exponents, many digits.
+# A match (possibly inside a string: harmless) sends the body through the exact, slower parser.
+_PRECISE = re.compile(rb"\d\.\d*0(?![\d.])|\d{16,}|\.\d{15,}|\d[eE][-+]?\d")
+
+
 def parse_body(body: bytes, what: str = "request body") -> Any:
-    """Parse a client's JSON; malformed JSON is a 400 naming where it broke."""
+    """Parse a client's JSON; malformed JSON is a 400 naming where it broke.
+
+    FHIR decimals keep their precision (R4 datatypes.html#decimal): bodies with numbers that a
+    float would alter are parsed with ``Decimal`` for every non-integer number.
+    """
     if not body.strip():
         raise BadRequest(f"The {what} is empty; a FHIR resource in JSON was expected")
     try:
-        return orjson.loads(body)
+        if _PRECISE.search(body) is None:
+            return orjson.loads(body)
+        orjson.loads(body)  # the fast parser's verdict on well-formedness and nesting
+        return json.loads(body, parse_float=Decimal)
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
         if "recursion" in msg.lower():
             raise BadRequest(f"The {what} nests JSON too deeply") from exc
         raise BadRequest(f"The {what} is not valid JSON: {msg}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"The {what} is not valid JSON: {exc}") from exc
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def parse_resource(body: bytes) -> Json:
@@ -33,9 +56,10 @@ def parse_resource(body: bytes) -> Json:
 
 
 def dumps(data: Any, pretty: bool = False) -> bytes:
+    """Serialise (``Decimal`` written exactly as it is)."""
     if pretty:
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2)
-    return orjson.dumps(data)
+        return orjson.dumps(data, default=_default, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(data, default=_default)
 
 
 def now() -> datetime:

@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from fhir_server import definitions
-from fhir_server.errors import BadRequest, InvalidResource, NotFound
+from fhir_server.errors import BadRequest, InvalidResource, NotFound, Unprocessable
 from fhir_server.storage.writes import Written
+from fhir_server.validation import Issue
 
 Json = dict[str, Any]
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-Validator = Callable[[Json], list[dict[str, Any]]]
+Validator = Callable[[Json], list[Issue]]
 
 
 @dataclass(slots=True)
@@ -73,9 +74,11 @@ def check_body(res_type: str, resource: Json, validate: Validator, url_id: str |
                 f"The body id '{body_id}' does not match the id in the URL '{url_id}'",
                 expression=[f"{res_type}.id"],
             )
-    issues = validate(resource)
-    errors = [i for i in issues if i.get("severity") in ("error", "fatal")]
+    errors = [i for i in validate(resource) if i.severity in ("error", "fatal")]
     if errors:
-        first = errors[0].get("diagnostics", "invalid resource")
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InvalidResource(f"{first}{more}", issues=errors)
+        message = f"{errors[0].message}{more}"
+        oo_issues = [i.as_oo_issue() for i in errors]
+        if any(i.structural for i in errors):
+            raise InvalidResource(message, issues=oo_issues)
+        raise Unprocessable(message, issues=oo_issues)

@@ -48,6 +48,7 @@ class Element:
     binding: Binding | None
     target_profiles: tuple[str, ...] = ()
     constraints: tuple[dict[str, Any], ...] = ()
+    xml_attr: bool = False  # an XML attribute (element id, Extension.url): no ``_name`` sibling in JSON
     definition: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -116,6 +117,8 @@ class Model:
             if parent is None:
                 continue  # under a primitive's value: nothing to model
             element = self._element(el, raw_name, path)
+            if kind == "resource" and path == root + ".id":
+                element.types = ("id",)  # R4 resource.html: Resource.id is an id (the snapshot says string)
             parent.elements[element.name] = element
             for code in element.types:
                 prop = element.name + _cap(code) if element.choice else element.name
@@ -154,6 +157,7 @@ class Model:
             binding=Binding(binding["strength"], binding.get("valueSet")) if binding else None,
             target_profiles=tuple(targets),
             constraints=tuple(el.get("constraint", [])),
+            xml_attr="xmlAttr" in el.get("representation", ()),
             definition=el,
         )
 

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
-
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
-from fhir_server.fhir.json import instant
+from fhir_server.fhir.json import dumps, instant
 from fhir_server.storage.repository import Conn
 
 Json = dict[str, Any]
@@ -181,7 +179,7 @@ class WriteSession:
         w = Written(res_type, res_id, version, self.now, method, stored, created=created, rid=rid)
         w.is_new_row = rid is None
         if stored is not None:
-            w.content = orjson.dumps(stored).decode()
+            w.content = dumps(stored).decode()
             w.index = self.indexer.extract(res_type, stored)
         self._locked[(res_type, res_id)] = None  # re-read if asked again: the row changes at flush
         self.pending.append(w)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from fhir_server.model import model
@@ -46,7 +47,7 @@ def calendar_reason(value: str) -> str | None:
 def _integer(low: int) -> Checker:
     def check(value: Any) -> str | None:
         if type(value) is not int:
-            if type(value) is float:
+            if type(value) is float or type(value) is Decimal:
                 return "must be an integer (no fraction, no exponent)"
             return "must be a JSON number"
         if value < low or value > INT32_MAX:
@@ -59,6 +60,8 @@ def _integer(low: int) -> Checker:
 def _decimal(value: Any) -> str | None:
     if type(value) is int or type(value) is float:
         return None if value == value and value not in (float("inf"), float("-inf")) else "must be finite"
+    if type(value) is Decimal:  # parsed exactly, to keep the precision the client wrote (1.50)
+        return None if value.is_finite() else "must be finite"
     return "must be a JSON number"
 
 

@@ -124,3 +124,28 @@ def test_format_negotiation(client: httpx.Client) -> None:
     assert_outcome(client.get(f"/Patient/{pid}", headers={"Accept": "application/fhir+xml"}), 406)
     browser = client.get(f"/Patient/{pid}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert browser.status_code == 200
+
+
+def test_decimal_precision_is_kept(client: httpx.Client) -> None:
+    # R4 datatypes.html#decimal: the precision of a decimal is significant (1.50 is not 1.5)
+    body = b'{"resourceType":"Observation","status":"final","code":{"text":"w"},"valueQuantity":{"value":1.50}}'
+    created = client.post("/Observation", content=body, headers=FHIR_JSON)
+    assert created.status_code == 201
+    assert b'"value":1.50' in created.content.replace(b" ", b"")
+    read = client.get(f"/Observation/{created.json()['id']}")
+    assert b'"value":1.50' in read.content.replace(b" ", b"")
+
+
+def test_structural_errors_name_their_location(client: httpx.Client) -> None:
+    bad = {"resourceType": "Patient", "gender": "female", "birthDate": "1970-13-01",
+           "name": [{"family": "X", "givn": ["typo"]}]}
+    body = assert_outcome(client.post("/Patient", json=bad, headers=FHIR_JSON), 400)
+    where = {e for issue in body["issue"] for e in issue.get("expression", [])}
+    assert "Patient.birthDate" in where
+    assert "Patient.name[0].givn" in where
+
+
+def test_required_binding_violation_is_422(client: httpx.Client) -> None:
+    # Patient.gender is bound (required) to administrative-gender: male | female | other | unknown
+    body = assert_outcome(client.post("/Patient", json=patient(gender="bloke"), headers=FHIR_JSON), 422)
+    assert body["issue"][0]["expression"] == ["Patient.gender"]

@@ -69,7 +69,6 @@ def test_urn_uuid_references_are_rewritten_everywhere(client: httpx.Client) -> N
 def test_a_failing_entry_rolls_everything_back(fresh: LiveServer) -> None:
     with fresh.client() as c:
         before = _counts(fresh)
-        bad = {"resourceType": "Observation", "status": "final"}  # wrong: code is required (1..1)
         entries = [_post(patient(), _urn()), _post(patient(), _urn()),
                    {"resource": patient(id="tx-put"), "request": {"method": "PUT", "url": "Patient/tx-put"}},
                    _post({"resourceType": "Patient", "gender": 12})]
@@ -77,7 +76,6 @@ def test_a_failing_entry_rolls_everything_back(fresh: LiveServer) -> None:
         body = assert_outcome(resp, 400)
         assert "Bundle.entry[3]" in body["issue"][0]["diagnostics"]
         assert _counts(fresh) == before
-        del bad
 
 
 def test_rollback_after_writes_were_flushed(fresh: LiveServer) -> None:

@@ -3,10 +3,8 @@ the ones that break an R4 rule are rejected, each for the reason checked by hand
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from fhir_server.validation import Issue, validate
@@ -62,16 +60,3 @@ def test_every_synthea_resource_and_bundle_is_valid(bundles: dict[str, Any]) -> 
         for entry in bundle["entry"]:
             assert validate(entry["resource"]) == [], (name, entry.get("fullUrl"))
 
-
-def test_synthea_shape_cover_is_valid(shape_cover: list[dict[str, Any]]) -> None:
-    assert len(shape_cover) > 20
-    for item in shape_cover:
-        assert validate(item["entry"]["resource"]) == [], item["source"]
-
-
-def test_shipped_examples_match_the_shared_ones(shared: Path, shipped_examples: dict[str, Any]) -> None:
-    assert shipped_examples == {p.name: _load(p) for p in (shared / "examples").glob("*.json")}
-
-
-def _load(path: Path) -> Any:
-    return orjson.loads(path.read_bytes())

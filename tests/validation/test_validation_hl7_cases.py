@@ -21,7 +21,7 @@ from fhir_server.validation import validate
 
 CASES: dict[str, Any] = orjson.loads(
     gzip.decompress(
-        (Path(__file__).resolve().parent.parent / "data/validation/hl7-validator-cases.json.gz").read_bytes()
+        (Path(__file__).resolve().parent.parent / "data/hl7-validator-cases.json.gz").read_bytes()
     )
 )
 
