@@ -15,7 +15,7 @@ from fhir_server.fhirpath.compare import (
 from fhir_server.fhirpath.compiler import NOTHING, UNKNOWN, Compiler, Eval, Static, of_types
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
-from fhir_server.fhirpath.items import Item, boolean, system_value
+from fhir_server.fhirpath.items import FALSE, STRING_TYPES, TRUE, Item, boolean, system_value
 from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type
 
 BOOL = of_types("System.Boolean")
@@ -98,6 +98,8 @@ def compile_binary(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
     if op in _LOGIC:
         return _logic(_LOGIC[op], left, right), BOOL
     impl = _COLLECTION_OPS.get(op)
+    if op in ("=", "!=") and isinstance(node.right, ast.Literal) and node.right.type == "System.String":
+        return _string_equals(left, node.right.value, op == "="), BOOL
     if impl is not None:
         fn = impl
 
@@ -106,6 +108,23 @@ def compile_binary(c: Compiler, node: ast.Binary) -> tuple[Eval, Static]:
 
         return run, BOOL
     return _arith(op, left, right), UNKNOWN
+
+
+def _string_equals(left: Eval, literal: str, equal: bool) -> Eval:
+    """``path = 'text'``: the common criteria of where(), without the generic comparison machinery."""
+    generic = _eq if equal else _ne
+    literal_items = [Item(literal, "System.String")]
+
+    def run(ctx: Ctx) -> list[Item]:
+        items = left(ctx)
+        if len(items) == 1:
+            it = items[0]
+            v = it.value
+            if type(v) is str and it.type in STRING_TYPES:
+                return [TRUE if (v == literal) is equal else FALSE]
+        return generic(items, literal_items)
+
+    return run
 
 
 def _union_branches(node: ast.Node) -> list[ast.Node]:

@@ -84,7 +84,7 @@ def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out:
 
 def _xhtml(el: ET.Element) -> str:
     ET.register_namespace("", "http://www.w3.org/1999/xhtml")
-    return ET.tostring(el, encoding="unicode", short_empty_elements=True).strip()
+    return ET.tostring(el, encoding="unicode", short_empty_elements=True).strip().replace(" />", "/>")
 
 
 def _add(out: dict[str, Any], name: str, value: Any, is_array: bool) -> None:

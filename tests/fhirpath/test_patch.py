@@ -1,0 +1,69 @@
+"""FHIRPath Patch beyond HL7's cases: errors are PatchError with a message; the input is not modified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fhir_server.fhirpath.patch import PatchError, apply_patch
+
+
+def op(**parts: Any) -> dict[str, Any]:
+    out = []
+    for name, value in parts.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            out.append({"name": name, "valueInteger": value})
+        elif isinstance(value, dict):
+            out.append({"name": name, **value})
+        else:
+            out.append({"name": name, "valueString" if name != "type" else "valueCode": value})
+    return {"name": "operation", "part": out}
+
+
+def params(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Parameters", "parameter": list(ops)}
+
+
+PATIENT = {"resourceType": "Patient", "id": "p", "name": [{"family": "A"}, {"family": "B"}], "active": True}
+
+
+def test_input_is_not_modified() -> None:
+    original = {"resourceType": "Patient", "birthDate": "1920-01-01"}
+    out = apply_patch(original, params(op(type="delete", path="Patient.birthDate")))
+    assert out == {"resourceType": "Patient"}
+    assert original == {"resourceType": "Patient", "birthDate": "1920-01-01"}
+
+
+def test_replace_inside_a_list_and_choice_add() -> None:
+    replace = op(type="replace", path="Patient.name[1].family", value={"valueString": "C"})
+    out = apply_patch(PATIENT, params(replace))
+    assert out["name"] == [{"family": "A"}, {"family": "C"}]
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    out = apply_patch(obs, params(op(type="add", path="Observation", name="value",
+                                     value={"valueQuantity": {"value": 5, "unit": "mg"}})))
+    assert out["valueQuantity"] == {"value": 5, "unit": "mg"}
+
+
+@pytest.mark.parametrize(
+    ("operation", "message"),
+    [
+        (op(type="frobnicate", path="Patient"), "unknown operation type"),
+        (op(type="insert", path="Patient.name", index=5, value={"valueHumanName": {}}), "out of range"),
+        (op(type="move", path="Patient.name", source=0, destination=9), "out of range"),
+        (op(type="replace", path="Patient.birthDate", value={"valueDate": "2000-01-01"}), "No content found"),
+        (op(type="delete", path="Patient.name"), "selects 2 elements"),
+        (op(type="add", path="Patient", name="nonsense", value={"valueString": "x"}), "not an element"),
+        (op(type="add", path="Patient", name="birthDate"), "no 'value'"),
+        (op(type="replace", path="Patient.name.where(", value={"valueString": "x"}), "invalid path"),
+        (op(path="Patient"), "no 'type'"),
+    ],
+)
+def test_errors(operation: dict[str, Any], message: str) -> None:
+    with pytest.raises(PatchError, match=message):
+        apply_patch(PATIENT, params(operation))
+
+
+def test_not_parameters() -> None:
+    with pytest.raises(PatchError, match="Parameters"):
+        apply_patch(PATIENT, {"resourceType": "Patient"})
