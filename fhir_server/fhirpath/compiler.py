@@ -18,6 +18,7 @@ from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.members import fused_path_step, member_step
 from fhir_server.fhirpath.navigation import RESOURCE_TYPES, element_types, is_choice_property
 from fhir_server.fhirpath.typesys import ancestors, is_type_name
+from fhir_server.model import model
 
 Eval = Callable[[Ctx], list[Item]]
 Step = Callable[[Ctx, list[Item]], list[Item]]
@@ -210,7 +211,7 @@ class Compiler:
 
     def check_member(self, node: ast.Identifier, inp: Static) -> Static:
         """Static checks of ``.name`` and the possible result types."""
-        if inp.types is None:
+        if inp.types is None or not all(_modelled(t) for t in inp.types):
             return UNKNOWN
         out: set[str] = set()
         known = False
@@ -229,6 +230,11 @@ class Compiler:
         if out & RESOURCE_TYPES:
             return Static(None, inp.ordered)
         return Static(frozenset(out), inp.ordered)
+
+
+def _modelled(type_name: str) -> bool:
+    """Types whose elements we know (System types have none; logical models are not modelled)."""
+    return type_name.startswith("System.") or model().type(type_name) is not None
 
 
 def _identifier_run(members: list[ast.Node], i: int) -> list[ast.Identifier]:

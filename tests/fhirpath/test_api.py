@@ -226,3 +226,24 @@ def test_thread_safety() -> None:
         t.join()
     assert expected == [2 + 4]  # official given names: Peter, James; telecom: 4 entries
     assert all(r == expected for r in results) and len(results) == 800
+
+
+def test_as_function_on_several_items() -> None:
+    pat = patient()
+    # outside strict mode as() filters, as R4's own invariant dom-3 needs
+    uses = compile("Patient.name.as(HumanName).use", "Patient").evaluate(pat)
+    assert uses == ["official", "usual", "maiden"]
+    with pytest.raises(FHIRPathError, match="single item"):
+        compile("Patient.name.as(HumanName).use", "Patient", strict=True).evaluate(pat)
+
+
+def test_dom3_invariant_on_contained_resources() -> None:
+    from fhir_server.definitions import structure_definitions
+
+    root = structure_definitions()["DomainResource"]["snapshot"]["element"][0]
+    dom3 = next(c["expression"] for c in root["constraint"] if c["key"] == "dom-3")
+    pat = load_input("patient-container-example.json")
+    expr = compile(dom3, "Patient")
+    assert expr.evaluate(pat) == [False]  # contained Organization/1 is referenced as "1", not "#1"
+    pat["managingOrganization"]["reference"] = "#1"
+    assert expr.evaluate(pat) == [True]

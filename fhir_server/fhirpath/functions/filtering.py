@@ -215,13 +215,18 @@ def _of_type(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static
 
 @register("as")
 def _as(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
+    """as(): N1 requires a single input item. R4's own definitions (dom-3, several search parameters)
+    apply it to collections as a filter, so outside strict mode it filters like ofType()."""
     spec = resolve_type(_type_arg(c, node))
+    strict = c.strict
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
-        it = one(items, "as()")
-        return [it] if it is not None and as_type(it, spec) else []
+        if strict or len(items) <= 1:
+            it = one(items, "as()")
+            return [it] if it is not None and as_type(it, spec) else []
+        return [i for i in items if as_type(i, spec)]
 
-    return run, of_types(spec.key)
+    return run, Static(frozenset({spec.key}), inp.ordered)
 
 
 @register("is")
