@@ -8,7 +8,7 @@ import functools
 
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compare import compare, distinct
-from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step, of_types
+from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathError
 from fhir_server.fhirpath.functions import BOOL, check_arity, one, register, simple
