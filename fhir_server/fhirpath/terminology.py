@@ -1,86 +1,52 @@
-"""FHIR memberOf() (http://hl7.org/fhir/R4/fhirpath.html#functions) against the shipped R4 value sets.
+"""FHIR memberOf(), subsumes(), subsumedBy() (http://hl7.org/fhir/R4/fhirpath.html#functions) over the
+project's local terminology (:mod:`fhir_server.terminology`: the R4 value sets and code systems).
 
-A value set's codes are gathered from its expansion, or from ``compose.include`` (listed concepts,
-whole code systems shipped with R4, included value sets). Filters and excludes make the answer
-unknown: memberOf() is then empty.
+Inputs may be a code (string), a Coding or a CodeableConcept. The answer is None ("unknown": the
+function returns empty) when the value set or code system is not held locally.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from fhir_server import definitions
-
-Codes = frozenset[tuple[str, str]]
+from fhir_server import terminology
 
 
-@lru_cache(maxsize=512)
-def value_set_codes(url: str) -> Codes | None:
-    """(system, code) pairs of a value set, None if unknown or not enumerable here."""
-    vs = definitions.by_canonical(url)
-    if vs is None or vs.get("resourceType") != "ValueSet":
-        return None
-    expansion = vs.get("expansion", {}).get("contains")
-    if expansion:
-        return frozenset(_expansion(expansion))
-    compose = vs.get("compose", {})
-    if compose.get("exclude"):
-        return None
-    out: set[tuple[str, str]] = set()
-    for inc in compose.get("include", []):
-        codes = _include(inc)
-        if codes is None:
-            return None
-        out |= codes
-    return frozenset(out)
-
-
-def _expansion(contains: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for c in contains:
-        if "code" in c:
-            out.add((c.get("system", ""), c["code"]))
-        out |= _expansion(c.get("contains", []))
-    return out
-
-
-def _include(inc: dict[str, Any]) -> set[tuple[str, str]] | None:
-    if inc.get("filter"):
-        return None
-    system = inc.get("system", "")
-    out: set[tuple[str, str]] = set()
-    if inc.get("concept"):
-        out = {(system, c["code"]) for c in inc["concept"]}
-    elif system:
-        cs = definitions.by_canonical(system)
-        if cs is None or cs.get("content") not in (None, "complete"):
-            return None
-        out = {(system, code) for code in _cs_codes(cs.get("concept", []))}
-    for ref in inc.get("valueSet", []):
-        nested = value_set_codes(ref)
-        if nested is None:
-            return None
-        out = (out & nested) if out else set(nested)
-    return out
-
-
-def _cs_codes(concepts: list[dict[str, Any]]) -> list[str]:
-    out = []
-    for c in concepts:
-        out.append(c["code"])
-        out.extend(_cs_codes(c.get("concept", [])))
-    return out
-
-
-def member_of(value: Any, type_name: str, url: str) -> bool | None:
-    """Is a code / Coding / CodeableConcept in the value set ``url``? None when unknown."""
-    codes = value_set_codes(url)
-    if codes is None:
-        return None
+def _codings(value: Any) -> list[tuple[str | None, str]]:
+    """(system, code) pairs of a code, Coding or CodeableConcept."""
     if isinstance(value, str):
-        return any(code == value for _, code in codes)
+        return [(None, value)]
     if not isinstance(value, dict):
-        return False
-    codings = value.get("coding", []) if "coding" in value or type_name == "CodeableConcept" else [value]
-    return any((c.get("system", ""), c.get("code")) in codes for c in codings if isinstance(c, dict))
+        return []
+    items = value.get("coding") if "coding" in value else [value]
+    out = []
+    for c in items or ():
+        if isinstance(c, dict) and isinstance(c.get("code"), str):
+            system = c.get("system")
+            out.append((system if isinstance(system, str) else None, c["code"]))
+    return out
+
+
+def member_of(value: Any, url: str) -> bool | None:
+    """Is any coding of ``value`` in the value set ``url``?"""
+    unknown = False
+    for system, code in _codings(value):
+        found = terminology.validate_code(url, system, code)
+        if found:
+            return True
+        unknown = unknown or found is None
+    return None if unknown else False
+
+
+def subsumes(value: Any, other: Any, direction: str) -> bool | None:
+    """``value.subsumes(other)`` (direction "subsumes") or ``subsumedBy`` ("subsumed-by")."""
+    unknown = False
+    for system_a, code_a in _codings(value):
+        for system_b, code_b in _codings(other):
+            if system_a is None or system_a != system_b:
+                continue
+            outcome = terminology.subsumes(system_a, code_a, code_b)
+            if outcome in ("equivalent", direction):
+                return True
+            unknown = unknown or outcome is None
+    return None if unknown else False

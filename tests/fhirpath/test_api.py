@@ -247,3 +247,13 @@ def test_dom3_invariant_on_contained_resources() -> None:
     assert expr.evaluate(pat) == [False]  # contained Organization/1 is referenced as "1", not "#1"
     pat["managingOrganization"]["reference"] = "#1"
     assert expr.evaluate(pat) == [True]
+
+
+def test_subsumes_with_the_shipped_code_systems() -> None:
+    act = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    cond = {"resourceType": "Condition", "code": {"coding": [{"system": act, "code": "_ActAccountCode"}]}}
+    cash = {"system": act, "code": "CASH"}  # in R4's v3-ActCode, CASH is below _ActAccountCode
+    assert compile("code.subsumes(%c)").evaluate(cond, env={"c": cash}) == [True]
+    assert compile("code.subsumedBy(%c)").evaluate(cond, env={"c": cash}) == [False]
+    unknown = {"system": "http://snomed.info/sct", "code": "1"}
+    assert compile("code.subsumes(%c)").evaluate(cond, env={"c": unknown}) == [False]  # other system

@@ -1,6 +1,6 @@
 """FHIR's additional FHIRPath functions (http://hl7.org/fhir/R4/fhirpath.html#functions):
 extension(), hasValue(), getValue(), resolve(), conformsTo(), memberOf(), htmlChecks(), and the
-terminology/profile functions this engine cannot decide (subsumes, subsumedBy: empty).
+subsumes(), subsumedBy(), and the profile functions this engine cannot decide (elementDefinition, slice).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.functions import BOOL, arg_value, check_arity, one, register, simple
 from fhir_server.fhirpath.items import Item, boolean, system_item, system_value
 from fhir_server.fhirpath.resolve import resolve_items
-from fhir_server.fhirpath.terminology import member_of
+from fhir_server.fhirpath.terminology import member_of, subsumes
 from fhir_server.fhirpath.typesys import ancestors
 from fhir_server.model import PRIMITIVE_TYPES, model
 
@@ -92,8 +92,22 @@ def _member_of(ctx: Ctx, items: list[Item], vs_arg: list[Item]) -> list[Item]:
     it = one(items, "memberOf()")
     if it is None or url is None:
         return []
-    result = member_of(it.value, it.type, str(url))
+    result = member_of(it.value, str(url))
     return [] if result is None else boolean(result)
+
+
+def _subsumption(name: str, direction: str) -> None:
+    @simple(name, 1, out=BOOL)
+    def run(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
+        it, code = one(items, name + "()"), one(other, name + "() argument")
+        if it is None or code is None:
+            return []
+        result = subsumes(it.value, code.value, direction)
+        return [] if result is None else boolean(result)
+
+
+_subsumption("subsumes", "subsumes")
+_subsumption("subsumedBy", "subsumed-by")
 
 
 @simple("htmlChecks", out=BOOL)
@@ -110,8 +124,6 @@ def _unknown(name: str, lo: int, hi: int) -> None:
         return []
 
 
-_unknown("subsumes", 1, 1)
-_unknown("subsumedBy", 1, 1)
 _unknown("elementDefinition", 0, 0)
 _unknown("slice", 2, 2)
 

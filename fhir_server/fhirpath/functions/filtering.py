@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+from collections import deque
 
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compare import compare, distinct
@@ -16,6 +18,8 @@ from fhir_server.fhirpath.functions.existence import is_true
 from fhir_server.fhirpath.items import Item, boolean
 from fhir_server.fhirpath.navigation import children
 from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type, type_info
+
+_TRACE = logging.getLogger("fhir_server.fhirpath.trace")
 
 
 def _lambda(c: Compiler, node: ast.Function, inp: Static, index: int = 0) -> Eval:
@@ -72,10 +76,10 @@ def _repeat(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
         saved = ctx.this
         out: list[Item] = []
         seen: set[int] = set()
-        queue = list(items)
+        queue = deque(items)
         try:
             while queue:
-                it = queue.pop(0)
+                it = queue.popleft()
                 ctx.this = [it]
                 for new in proj(ctx):
                     key = id(new.value) if isinstance(new.value, dict) else None
@@ -187,9 +191,24 @@ def _iif(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
 @register("trace")
 def _trace(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     check_arity(c, node, 1, 2)
-    if len(node.args) > 1:
-        _lambda(c, node, inp, 1)
-    return (lambda ctx, items: items), Static(inp.types, inp.ordered)
+    label = c.expr(node.args[0])[0]
+    projection = _lambda(c, node, inp, 1) if len(node.args) > 1 else None
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        if _TRACE.isEnabledFor(logging.DEBUG):
+            shown = items
+            if projection is not None:
+                saved = ctx.this
+                ctx.this = items
+                try:
+                    shown = projection(ctx)
+                finally:
+                    ctx.this = saved
+            name = "".join(str(i.value) for i in label(ctx))
+            _TRACE.debug("%s: %r", name, [i.value for i in shown])
+        return items
+
+    return run, Static(inp.types, inp.ordered)
 
 
 def _type_arg(c: Compiler, node: ast.Function) -> str:
