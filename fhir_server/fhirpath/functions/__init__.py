@@ -103,7 +103,8 @@ from fhir_server.fhirpath.functions import (  # noqa: E402
     math,
     strings,
     subsetting,
+    types,
 )
 
 __all__ = ["FUNCTIONS", "boundary", "compile_function", "conversion", "existence", "fhir", "filtering",
-           "math", "strings", "subsetting"]
+           "math", "strings", "subsetting", "types"]

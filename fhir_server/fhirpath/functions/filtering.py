@@ -1,5 +1,5 @@
-"""FHIRPath filtering and projection (http://hl7.org/fhirpath/N1/#filtering-and-projection), types
-(§Types: is/as/ofType/type), tree navigation (children, descendants), aggregate, sort, iif and trace.
+"""FHIRPath filtering and projection (http://hl7.org/fhirpath/N1/#filtering-and-projection), tree
+navigation (children, descendants), aggregate, sort, iif and trace.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ import logging
 from collections import deque
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.compare import compare, distinct
+from fhir_server.fhirpath.compare import compare
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathError
-from fhir_server.fhirpath.functions import BOOL, check_arity, one, register, simple
+from fhir_server.fhirpath.functions import check_arity, one, register
 from fhir_server.fhirpath.functions.existence import is_true
-from fhir_server.fhirpath.items import Item, boolean
+from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.navigation import children
-from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type, type_info
 
 _TRACE = logging.getLogger("fhir_server.fhirpath.trace")
 
@@ -211,59 +210,6 @@ def _trace(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     return run, Static(inp.types, inp.ordered)
 
 
-def _type_arg(c: Compiler, node: ast.Function) -> str:
-    check_arity(c, node, 1, 1)
-    arg = node.args[0]
-    parts: list[str] = []
-    while isinstance(arg, ast.Invoke) and isinstance(arg.member, ast.Identifier):
-        parts.insert(0, arg.member.name)
-        arg = arg.target
-    if not isinstance(arg, ast.Identifier):
-        raise c.error(f"{node.name}() expects a type name", node.pos)
-    parts.insert(0, arg.name)
-    return ".".join(parts)
-
-
-@register("ofType")
-def _of_type(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
-    spec = resolve_type(_type_arg(c, node))
-    return (lambda ctx, items: [i for i in items if as_type(i, spec)]), Static(
-        frozenset({spec.key}), inp.ordered
-    )
-
-
-@register("as")
-def _as(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
-    """as(): N1 requires a single input item. R4's own definitions (dom-3, several search parameters)
-    apply it to collections as a filter, so outside strict mode it filters like ofType()."""
-    spec = resolve_type(_type_arg(c, node))
-    strict = c.strict
-
-    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
-        if strict or len(items) <= 1:
-            it = one(items, "as()")
-            return [it] if it is not None and as_type(it, spec) else []
-        return [i for i in items if as_type(i, spec)]
-
-    return run, Static(frozenset({spec.key}), inp.ordered)
-
-
-@register("is")
-def _is(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
-    spec = resolve_type(_type_arg(c, node))
-
-    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
-        it = one(items, "is()")
-        return [] if it is None else boolean(is_type(it, spec))
-
-    return run, BOOL
-
-
-@simple("type")
-def _type(ctx: Ctx, items: list[Item]) -> list[Item]:
-    return [Item(type_info(i), "System.TypeInfo") for i in items]
-
-
 @register("children")
 def _children(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     check_arity(c, node, 0, 0)
@@ -293,7 +239,3 @@ def descendants(ctx: Ctx | None, items: list[Item]) -> list[Item]:
         out.extend(nxt)
         level = nxt
     return out
-
-
-def dedupe(items: list[Item]) -> list[Item]:
-    return distinct(items)
