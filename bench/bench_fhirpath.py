@@ -23,7 +23,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fhir_server import definitions, fhirpath  # noqa: E402
+from fhir_server import definitions, fhirpath
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "fhir" / "synthea" / "r4"
 CASES = [
@@ -43,7 +43,10 @@ def load_resources(directory: Path, bundles: int) -> list[dict[str, Any]]:
     return out
 
 
-def per_call_us(fn: Callable[[dict[str, Any]], object], resources: list[dict[str, Any]], min_s: float = 0.3) -> float:
+Fn = Callable[[dict[str, Any]], object]
+
+
+def per_call_us(fn: Fn, resources: list[dict[str, Any]], min_s: float) -> float:
     """Mean µs of fn over the resources, repeated until at least ``min_s`` seconds have passed."""
     calls, start = 0, time.perf_counter()
     while True:
@@ -72,18 +75,18 @@ def fhirpathpy_fn(expr: str) -> Callable[[dict[str, Any]], object] | None:
     return run
 
 
-def bench_expressions(resources: list[dict[str, Any]]) -> None:
+def bench_expressions(resources: list[dict[str, Any]], min_s: float) -> None:
     print(f"{'expression':66} {'ours µs':>9} {'fhirpathpy µs':>14} {'speed-up':>9}")
     for expr, rtype in CASES:
         subset = [r for r in resources if r["resourceType"] == rtype]
         ours = fhirpath.compile(expr, rtype)
-        ours_us = per_call_us(ours.evaluate, subset)
+        ours_us = per_call_us(ours.evaluate, subset, min_s)
         theirs = fhirpathpy_fn(expr)
         theirs_us = None
         if theirs is not None:
             try:
                 theirs(subset[0])
-                theirs_us = per_call_us(theirs, subset)
+                theirs_us = per_call_us(theirs, subset, min_s)
             except Exception as e:  # fhirpathpy lacks resolve()
                 print(f"  (fhirpathpy cannot evaluate {expr!r}: {type(e).__name__})")
         ratio = f"{theirs_us / ours_us:8.1f}x" if theirs_us else "      n/a"
@@ -100,7 +103,7 @@ def search_expressions() -> dict[str, list[str]]:
     return by_base
 
 
-def bench_indexing(resources: list[dict[str, Any]], fhirpathpy_resources: int) -> None:
+def bench_indexing(resources: list[dict[str, Any]], fhirpathpy_resources: int, min_s: float) -> None:
     by_base = search_expressions()
     ours = {b: [fhirpath.compile(e, b) for e in exprs] for b, exprs in by_base.items()}
     count = sum(len(ours.get(r["resourceType"], ())) for r in resources)
@@ -109,14 +112,16 @@ def bench_indexing(resources: list[dict[str, Any]], fhirpathpy_resources: int) -
         for ex in ours.get(r["resourceType"], ()):
             ex.evaluate(r)
 
-    us = per_call_us(index_ours, resources, 1.0)
+    us = per_call_us(index_ours, resources, min_s * 3)
     print(f"\nSearchParameter indexing, ours: {us:.1f} µs per resource on average "
           f"({len(resources)} resources, {count / len(resources):.1f} expressions each, "
           f"{us * len(resources) / count:.2f} µs per expression, ~{1e6 / us:,.0f} resources/s per core)")
-    _bench_indexing_fhirpathpy(resources[:fhirpathpy_resources], by_base, us)
+    _bench_indexing_fhirpathpy(resources[:fhirpathpy_resources], by_base, us, min_s * 3)
 
 
-def _bench_indexing_fhirpathpy(resources: list[dict[str, Any]], by_base: dict[str, list[str]], ours_us: float) -> None:
+def _bench_indexing_fhirpathpy(
+    resources: list[dict[str, Any]], by_base: dict[str, list[str]], ours_us: float, min_s: float
+) -> None:
     theirs: dict[str, list[Callable[[dict[str, Any]], object]]] = {}
     failed: set[str] = set()
     for base, exprs in by_base.items():
@@ -137,7 +142,7 @@ def _bench_indexing_fhirpathpy(resources: list[dict[str, Any]], by_base: dict[st
             except Exception:
                 failed.add(r["resourceType"])
 
-    us = per_call_us(index_theirs, resources, 1.0)
+    us = per_call_us(index_theirs, resources, min_s)
     print(f"SearchParameter indexing, fhirpathpy: {us:.1f} µs per resource on the first {len(resources)} "
           f"resources (expressions it could not compile or run skipped: {len(failed)}); "
           f"ours on all: {ours_us:.1f} µs → {us / ours_us:.1f}x")
@@ -148,14 +153,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("directory", nargs="?", default=str(DEFAULT_DIR))
     parser.add_argument("--bundles", type=int, default=52, help="how many Synthea bundles to load")
     parser.add_argument("--fhirpathpy-resources", type=int, default=1500)
+    parser.add_argument("--min-seconds", type=float, default=0.3, help="time per measurement")
     args = parser.parse_args(argv)
     resources = load_resources(Path(args.directory), args.bundles)
     if not resources:
         print(f"no Synthea bundles in {args.directory}")
         return 1
     print(f"{len(resources)} resources from {args.directory}\n")
-    bench_expressions(resources)
-    bench_indexing(resources, args.fhirpathpy_resources)
+    bench_expressions(resources, args.min_seconds)
+    bench_indexing(resources, args.fhirpathpy_resources, args.min_seconds)
     return 0
 
 

@@ -17,7 +17,6 @@ from fhir_server.fhirpath.values import (
     Quantity,
     Time,
     format_decimal,
-    parse_date,
     parse_datetime,
     parse_time,
 )
@@ -165,6 +164,3 @@ def _converts_to_quantity(ctx: Ctx, items: list[Item], unit: list[Item] | None =
         return []
     return boolean(_quantity_with_unit(items, unit, "convertsToQuantity") is not None)
 
-
-def parse_date_or_none(text: str) -> DateTime | None:
-    return parse_date(text)
