@@ -27,8 +27,9 @@ class Loc:
 
     item: Item
     holder: dict[str, Any] | None = None
-    key: str = ""
+    key: str = ""  # the JSON property: "valueQuantity"
     index: int | None = None
+    name: str = ""  # the element: "value"
 
 
 class Locator:
@@ -81,11 +82,11 @@ class Locator:
             if not isinstance(value, dict):
                 continue
             for prop in member_props(primitive_holder(it.type), name) or ():
-                out.extend(_prop_locs(value, prop.key, prop.type, prop.resource))
+                out.extend(_prop_locs(value, prop.key, prop.type, prop.resource, name))
         return out
 
 
-def _prop_locs(holder: dict[str, Any], key: str, type_: str, resource: bool) -> list[Loc]:
+def _prop_locs(holder: dict[str, Any], key: str, type_: str, resource: bool, name: str) -> list[Loc]:
     v, ext = holder.get(key), holder.get("_" + key)
     if v is None and ext is None:
         return []
@@ -97,9 +98,9 @@ def _prop_locs(holder: dict[str, Any], key: str, type_: str, resource: bool) -> 
             x = vals[i] if i < len(vals) else None
             e = exts[i] if i < len(exts) else None
             if x is not None or e is not None:
-                out.append(Loc(Item(x, _type_of(x, type_, resource), e), holder, key, i))
+                out.append(Loc(Item(x, _type_of(x, type_, resource), e), holder, key, i, name))
         return out
-    return [Loc(Item(v, _type_of(v, type_, resource), ext), holder, key, None)]
+    return [Loc(Item(v, _type_of(v, type_, resource), ext), holder, key, None, name)]
 
 
 def _type_of(value: Any, type_: str, resource: bool) -> str:

@@ -93,6 +93,7 @@ def _add(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) 
     value = part_value(value_part, type_)
     if is_array:
         container.setdefault(key, []).append(value)
+        _align(container, key, len(container[key]) - 1, "insert")
     elif key in container:
         raise PatchError(f"{path}.{name} already has a value: use replace")
     else:
@@ -113,6 +114,7 @@ def _insert(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]
     if not 0 <= index <= len(items):
         raise PatchError(f"index {index} is out of range for {path} ({len(items)} items)")
     items.insert(index, part_value(_required(parts, "value"), type_))
+    _align(holder, key, index, "insert")
 
 
 def _delete(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
@@ -137,11 +139,15 @@ def _replace(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any
         raise PatchError(f"No content found at {path} when replacing")
     value_part = _required(parts, "value")
     value = part_value(value_part, loc.item.type)
-    if loc.index is None:
-        loc.holder.pop("_" + loc.key, None)
-        loc.holder[loc.key] = value
-    else:
+    key = _choice_key(loc, value_part)
+    if loc.index is not None:
         loc.holder[loc.key][loc.index] = value
+    elif key != loc.key:  # value[x] changes type: valueString → valueInteger
+        loc.holder.pop(loc.key, None)
+        loc.holder.pop("_" + loc.key, None)
+        loc.holder[key] = value
+    else:
+        loc.holder[key] = value  # the primitive's id/extension (``_key``) stay
 
 
 def _move(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]]) -> None:
@@ -151,6 +157,26 @@ def _move(resource: dict[str, Any], path: str, parts: dict[str, dict[str, Any]])
     if not (0 <= source < len(items) and 0 <= destination < len(items)):
         raise PatchError(f"source {source} / destination {destination} out of range for {path}")
     items.insert(destination, items.pop(source))
+    _align(holder, key, source, "move", destination)
+
+
+def _choice_key(loc: Loc, value_part: dict[str, Any]) -> str:
+    """The JSON key for a new value of ``loc``: for a choice element, from the part's ``value[x]``."""
+    if loc.key == loc.name:
+        return loc.key
+    value_key = next((k for k in value_part if k.startswith("value")), None)
+    return loc.key if value_key is None else loc.name + value_key[len("value"):]
+
+
+def _align(holder: dict[str, Any], key: str, index: int, action: str, destination: int = 0) -> None:
+    """Keep a primitive list's ``_key`` (id/extension) list aligned after an insert or a move."""
+    ext = holder.get("_" + key)
+    if not isinstance(ext, list):
+        return
+    if action == "insert":
+        ext.insert(index, None)
+    elif index < len(ext):
+        ext.insert(destination, ext.pop(index))
 
 
 _OPERATIONS = {"add": _add, "insert": _insert, "delete": _delete, "replace": _replace, "move": _move}

@@ -67,3 +67,21 @@ def test_errors(operation: dict[str, Any], message: str) -> None:
 def test_not_parameters() -> None:
     with pytest.raises(PatchError, match="Parameters"):
         apply_patch(PATIENT, {"resourceType": "Patient"})
+
+
+def test_replace_choice_with_another_type() -> None:
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueString": "high"}
+    out = apply_patch(obs, params(op(type="replace", path="Observation.value", value={"valueInteger": 7})))
+    assert "valueString" not in out and out["valueInteger"] == 7
+
+
+def test_primitive_extensions_stay_aligned() -> None:
+    ext = {"extension": [{"url": "u", "valueString": "e"}]}
+    pat = {"resourceType": "Patient", "name": [{"given": ["A", "B"], "_given": [None, ext]}]}
+    value = {"valueString": "Z"}
+    out = apply_patch(pat, params(op(type="insert", path="Patient.name[0].given", index=0, value=value)))
+    assert out["name"][0] == {"given": ["Z", "A", "B"], "_given": [None, None, ext]}
+    out = apply_patch(pat, params(op(type="move", path="Patient.name[0].given", source=1, destination=0)))
+    assert out["name"][0] == {"given": ["B", "A"], "_given": [ext, None]}
+    out = apply_patch(pat, params(op(type="replace", path="Patient.name[0].given[1]", value=value)))
+    assert out["name"][0] == {"given": ["A", "Z"], "_given": [None, ext]}  # the extension stays
