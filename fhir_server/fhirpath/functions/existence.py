@@ -80,12 +80,14 @@ def _superset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
 
 
 def is_true(items: list[Item]) -> bool:
-    """A criteria result counts as true only when it is the single Boolean true."""
+    """A criteria result as a Boolean (N1 §Singleton evaluation): empty is false, a single Boolean
+    is its value, any other single item is true, several items are an error."""
     if not items:
         return False
     if len(items) > 1:
         raise FHIRPathExecutionError("a criteria expression must produce a single Boolean")
-    return items[0].value is True
+    v = items[0].value
+    return v is True or not isinstance(v, bool)
 
 
 @register("exists")

@@ -175,10 +175,7 @@ def _iif(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
         if items:
             ctx.this = items
         try:
-            cond = crit(ctx)
-            if len(cond) > 1:
-                raise FHIRPathError("iif() criterion must be a single Boolean")
-            if cond and cond[0].value is True:
+            if is_true(crit(ctx)):
                 return then(ctx)
             return other(ctx) if other is not None else []
         finally:
