@@ -257,3 +257,21 @@ def test_subsumes_with_the_shipped_code_systems() -> None:
     assert compile("code.subsumedBy(%c)").evaluate(cond, env={"c": cash}) == [False]
     unknown = {"system": "http://snomed.info/sct", "code": "1"}
     assert compile("code.subsumes(%c)").evaluate(cond, env={"c": unknown}) == [False]  # other system
+
+
+@pytest.mark.parametrize(
+    ("div", "ok"),
+    [
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter <b>Chalmers</b></p></div>', True),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><img src="#a"/></div>', True),
+        ('<div xmlns="http://www.w3.org/1999/xhtml">\n   </div>', False),  # txt-2: no content
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script>hi</div>', False),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="x()">hi</p></div>', False),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:x()">hi</a></div>', False),
+        ("<div>no namespace</div>", False),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><p>unclosed</div>', False),
+    ],
+)
+def test_html_checks(div: str, ok: bool) -> None:
+    pat = {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+    assert compile("text.div.htmlChecks()", "Patient").evaluate(pat) == [ok]

@@ -5,8 +5,6 @@ subsumes(), subsumedBy(), and the profile functions this engine cannot decide (e
 
 from __future__ import annotations
 
-import re
-
 from fhir_server import definitions
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Static, Step, of_types
@@ -17,11 +15,10 @@ from fhir_server.fhirpath.items import Item, boolean, system_item, system_value
 from fhir_server.fhirpath.resolve import resolve_items
 from fhir_server.fhirpath.terminology import member_of, subsumes
 from fhir_server.fhirpath.typesys import ancestors
+from fhir_server.fhirpath.xhtml import html_checks
 from fhir_server.model import PRIMITIVE_TYPES, model
 
 CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
-_UNSAFE_HTML = re.compile(r"<\s*(script|object|applet|embed|form|iframe|frame|link|meta|style)\b|\son\w+\s*=",
-                          re.IGNORECASE)
 
 
 @register("extension")
@@ -115,7 +112,7 @@ def _html_checks(ctx: Ctx, items: list[Item]) -> list[Item]:
     it = one(items, "htmlChecks()")
     if it is None:
         return []
-    return boolean(isinstance(it.value, str) and not _UNSAFE_HTML.search(it.value))
+    return boolean(isinstance(it.value, str) and html_checks(it.value))
 
 
 def _unknown(name: str, lo: int, hi: int) -> None:
