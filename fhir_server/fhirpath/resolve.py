@@ -12,6 +12,7 @@ Resolution order for a Reference (or a canonical/uri string):
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from fhir_server.fhirpath.context import Ctx
@@ -42,11 +43,11 @@ def resolve_items(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 
 def resolve_reference(ctx: Ctx, ref: str) -> dict[str, Any] | None:
-    roots = [i.value for i in ctx.resource + ctx.root_resource if isinstance(i.value, dict)]
+    roots = [i.value for i in ctx.resource + ctx.root_resource if type(i.value) is dict]
     if ref.startswith("#"):
         return _contained(roots, ref[1:])
     for root in roots:
-        if root.get("resourceType") == "Bundle":
+        if root.get("resourceType") == "Bundle" and "entry" in root:
             found = _in_bundle(root, ref)
             if found is not None:
                 return found
@@ -59,9 +60,16 @@ def resolve_reference(ctx: Ctx, ref: str) -> dict[str, Any] | None:
 
 def stub(ref: str) -> dict[str, Any] | None:
     """A placeholder resource for a literal reference to a known resource type, else None."""
+    parsed = literal(ref)
+    return None if parsed is None else {"resourceType": parsed[0], "id": parsed[1]}
+
+
+@lru_cache(maxsize=16384)
+def literal(ref: str) -> tuple[str, str] | None:
+    """(type, id) of a literal reference ``[base/]Type/id[/_history/v]`` to a known resource type."""
     m = _LITERAL.match(ref)
     if m and m.group(1) in model().resource_types:
-        return {"resourceType": m.group(1), "id": m.group(2)}
+        return m.group(1), m.group(2)
     return None
 
 
