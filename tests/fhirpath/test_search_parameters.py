@@ -12,7 +12,7 @@ from tests.fhirpath.hl7_suite import load_input
 
 
 def _expressions() -> list[tuple[str, str, str]]:
-    out = []
+    out: list[tuple[str, str, str]] = []
     for sp in definitions.search_parameters():
         if sp.get("expression"):
             out.extend((sp["id"], base, sp["expression"]) for base in sp["base"])
