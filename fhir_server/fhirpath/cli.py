@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         resource = _load(args.file)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         print(f"fhirpath: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     try:
