@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +21,10 @@ from fhir_server.model import model
 from fhir_server.rest.routes import ROUTES
 from fhir_server.state import Server
 from fhir_server.storage import db
-from fhir_server.storage.writes import Indexer, NoIndexer
+from fhir_server.interactions.capabilities import register_search_params
+from fhir_server.search.engine import SearchEngine
+from fhir_server.search.indexer import SearchIndexer
+from fhir_server.search.registry import capability_params, load_registry
 
 log = logging.getLogger(__name__)
 OO_MEDIA = "application/fhir+json; charset=utf-8"
@@ -57,27 +61,32 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 @asynccontextmanager
-async def open_server(settings: Settings, indexer: Indexer | None = None) -> AsyncIterator[Server]:
+async def open_server(settings: Settings) -> AsyncIterator[Server]:
     """Migrate, open the pool and load the model: everything a request (or the loader) needs."""
     assert settings.database_url, "resolve the database (embedded or DATABASE_URL) before starting"
     db.migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        registry = load_registry(conn)
     pool = db.make_pool(settings.database_url, settings.pool_min, settings.pool_max)
     await pool.open(wait=True)
     model()  # load the R4 model and compile the validators before the first request
     validation.warm_up()
+    server = Server(settings, pool, registry, SearchIndexer(registry, settings.base_url), SearchEngine(registry),
+                    validation.validate)
+    register_search_params(lambda res_type: capability_params(server.registry, res_type))
     try:
-        yield Server(settings, pool, indexer or NoIndexer(), validation.validate)
+        yield server
     finally:
         await pool.close()
 
 
-def create_app(settings: Settings | None = None, *, indexer: Indexer | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     """The FHIR server app. The database URL must be resolved (``settings.database_url``) before start."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_server(settings, indexer) as server:
+        async with open_server(settings) as server:
             app.state.server = server
             yield
 

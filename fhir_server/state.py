@@ -4,16 +4,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from fhir_server.config import Settings
+from fhir_server.interactions import capabilities
 from fhir_server.interactions.common import Validator
-from fhir_server.storage.writes import Indexer
+from fhir_server.search import conditional
+from fhir_server.search.engine import SearchEngine
+from fhir_server.search.indexer import SearchIndexer
+from fhir_server.search.registry import Registry, load_registry
+from fhir_server.storage.repository import Conn
 
 
 @dataclass(slots=True)
 class Server:
     settings: Settings
     pool: AsyncConnectionPool
-    indexer: Indexer
+    registry: Registry
+    indexer: SearchIndexer
+    engine: SearchEngine
     validate: Validator
+
+    async def find_ids(self, conn: Conn, res_type: str, query: str, limit: int = 2) -> list[str]:
+        """Resources matching a conditional interaction's search (unknown parameters → 400)."""
+        return await conditional.find_ids(conn, self.registry, res_type, query, limit)
+
+    def after_commit(self, touched: set[str]) -> None:
+        """Bring in-memory state up to date with what a committed transaction wrote."""
+        if "SearchParameter" in touched:
+            self.reload_registry()
+
+    def reload_registry(self) -> None:
+        assert self.settings.database_url
+        with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+            self.use_registry(load_registry(conn))
+
+    def use_registry(self, registry: Registry) -> None:
+        """Switch to a new set of search parameters (after a SearchParameter was written)."""
+        self.registry = registry
+        self.indexer.registry = registry
+        self.indexer.reset()
+        self.engine.registry = registry
+        capabilities.refresh()

@@ -22,6 +22,7 @@ async def _one(server: Server, base: str, req: EntryRequest, prefer: str) -> Jso
                     session = WriteSession(conn, server.indexer, now())
                     outcome = await execute_write(server, session, req)
                     await session.flush()
+                server.after_commit(session.touched)
     except FhirError as exc:
         return error_entry(exc)
     return response_entry(outcome, base, prefer, req.res_type)

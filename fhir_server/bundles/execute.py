@@ -50,7 +50,7 @@ async def execute_write(server: Server, session: WriteSession, req: EntryRequest
         if len(path) == 2:
             return await delete.delete(session, res_type, path[1], req.if_match)
         if len(path) == 1 and req.query:
-            return await delete.conditional_delete(session, res_type, req.query)
+            return await delete.conditional_delete(server, session, res_type, req.query)
         raise BadRequest(f"{req.where}: DELETE must go to [type]/[id] or [type]?[search]")
     raise BadRequest(f"{req.where}: unexpected method {req.method}")
 

@@ -15,19 +15,20 @@ from fhir_server.fhir.bundle import new_bundle
 from fhir_server.fhir.json import now
 from fhir_server.interactions.common import Json, Outcome, check_type
 from fhir_server.interactions.create import condition_key
-from fhir_server.search.conditional import find_ids
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession, new_id
 
 
-async def _settle_identity(session: WriteSession, req: EntryRequest, mapping: dict[str, str]) -> None:
+async def _settle_identity(
+    server: Server, session: WriteSession, req: EntryRequest, mapping: dict[str, str]
+) -> None:
     """Decide which resource id each creating/updating entry ends up at, and map its fullUrl there."""
     res_type = req.path[0]
     check_type(res_type)
     if req.method == "POST":
         if req.if_none_exist:
             await session.lock_key(condition_key(res_type, req.if_none_exist))
-            ids = await find_ids(session.conn, res_type, req.if_none_exist, limit=2)
+            ids = await server.find_ids(session.conn, res_type, req.if_none_exist, limit=2)
             if len(ids) > 1:
                 raise PreconditionFailed(f"ifNoneExist '{req.if_none_exist}' matches more than one {res_type}")
             if ids:
@@ -39,7 +40,7 @@ async def _settle_identity(session: WriteSession, req: EntryRequest, mapping: di
         req.target_id = req.path[1]
     elif req.method == "PUT" and req.query:
         await session.lock_key(condition_key(res_type, req.query))
-        ids = await find_ids(session.conn, res_type, req.query, limit=2)
+        ids = await server.find_ids(session.conn, res_type, req.query, limit=2)
         if len(ids) > 1:
             raise PreconditionFailed(f"The condition '{req.query}' matches more than one {res_type}")
         body_id = (req.resource or {}).get("id")
@@ -75,7 +76,7 @@ async def transaction(server: Server, base: str, bundle: Json, prefer: str) -> J
             mapping: dict[str, str] = {}
             for req in requests:
                 current = req
-                await _settle_identity(session, req, mapping)
+                await _settle_identity(server, session, req, mapping)
             current = None
             cond: set[str] = set()
             for req in requests:
@@ -85,7 +86,7 @@ async def transaction(server: Server, base: str, bundle: Json, prefer: str) -> J
                     references.conditional_references(req.resource, cond)
             if cond:
                 async def find(t: str, q: str) -> list[str]:
-                    return await find_ids(session.conn, t, q, limit=2)
+                    return await server.find_ids(session.conn, t, q, limit=2)
 
                 resolved = await references.resolve_conditional(cond, find)
                 for req in requests:
@@ -103,6 +104,7 @@ async def transaction(server: Server, base: str, bundle: Json, prefer: str) -> J
                 for issue in exc.extra_issues:
                     issue["diagnostics"] = f"{current.where}: {issue.get('diagnostics', '')}"
         raise
+    server.after_commit(session.touched)
     out = new_bundle("transaction-response")
     out["entry"] = [response_entry(outcomes[r.index], base, prefer, r.res_type) for r in requests]
     return out

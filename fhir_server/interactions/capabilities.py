@@ -26,7 +26,13 @@ _decorators: list[Callable[[Json], None]] = []
 
 
 def register_search_params(provider: SearchParamsFor) -> None:
-    _search_params.append(provider)
+    """Set where the per-type search parameters come from (the search registry)."""
+    _search_params[:] = [provider]
+    _statement.cache_clear()
+
+
+def refresh() -> None:
+    """Rebuild the statement on next use (e.g. a custom SearchParameter was added)."""
     _statement.cache_clear()
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fhir_server.errors import PreconditionFailed
 from fhir_server.interactions.common import Json, Outcome, check_body, check_type, from_written
 from fhir_server.interactions.read import read
-from fhir_server.search.conditional import find_ids, parse_query
+from fhir_server.search.conditional import parse_query
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession
 
@@ -17,10 +17,10 @@ def condition_key(res_type: str, query: str) -> str:
     return res_type + "?" + urlencode(sorted(parse_query(query)))
 
 
-async def existing_match(session: WriteSession, res_type: str, query: str) -> str | None:
+async def existing_match(server: Server, session: WriteSession, res_type: str, query: str) -> str | None:
     """The id of the one resource matching ``If-None-Exist``; None when there is none; 412 when several."""
     await session.lock_key(condition_key(res_type, query))
-    ids = await find_ids(session.conn, res_type, query, limit=2)
+    ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:
         raise PreconditionFailed(f"If-None-Exist '{query}' matches more than one {res_type}")
     return ids[0] if ids else None
@@ -41,7 +41,7 @@ async def create(
     check_type(res_type)
     check_body(res_type, resource, server.validate)
     if if_none_exist and assigned_id is None:
-        found = await existing_match(session, res_type, if_none_exist)
+        found = await existing_match(server, session, res_type, if_none_exist)
         if found is not None:
             outcome = await read(session.conn, res_type, found)
             outcome.location = f"{res_type}/{found}/_history/{outcome.version}"

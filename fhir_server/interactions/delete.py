@@ -5,7 +5,7 @@ from __future__ import annotations
 from fhir_server.errors import PreconditionFailed
 from fhir_server.interactions.common import Outcome, check_id, check_type
 from fhir_server.interactions.create import condition_key
-from fhir_server.search.conditional import find_ids
+from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession
 
 
@@ -26,11 +26,11 @@ async def delete(session: WriteSession, res_type: str, res_id: str, if_match: in
     )
 
 
-async def conditional_delete(session: WriteSession, res_type: str, query: str) -> Outcome:
+async def conditional_delete(server: Server, session: WriteSession, res_type: str, query: str) -> Outcome:
     """DELETE [type]?[search]: 0 matches → nothing, 1 → delete it, more → 412 (single-match deletes)."""
     check_type(res_type)
     await session.lock_key(condition_key(res_type, query))
-    ids = await find_ids(session.conn, res_type, query, limit=2)
+    ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:
         raise PreconditionFailed(f"The condition '{query}' matches more than one {res_type}; nothing deleted")
     if not ids:

@@ -11,7 +11,6 @@ from fhir_server.fhir import jsonpatch
 from fhir_server.interactions.common import Json, Outcome, check_id, check_type
 from fhir_server.interactions.create import condition_key
 from fhir_server.interactions.update import update
-from fhir_server.search.conditional import find_ids
 from fhir_server.state import Server
 from fhir_server.storage import repository
 from fhir_server.storage.writes import WriteSession
@@ -76,7 +75,7 @@ async def conditional_patch(
 ) -> Outcome:
     check_type(res_type)
     await session.lock_key(condition_key(res_type, query))
-    ids = await find_ids(session.conn, res_type, query, limit=2)
+    ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:
         raise PreconditionFailed(f"The condition '{query}' matches more than one {res_type}")
     if not ids:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.interactions.common import Json, Outcome, check_body, check_id, check_type, from_written
 from fhir_server.interactions.create import condition_key
-from fhir_server.search.conditional import find_ids
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession, new_id
 
@@ -39,7 +38,7 @@ async def conditional_update(
     """PUT [type]?[search]: 0 matches → create, 1 → update it, more → 412."""
     check_type(res_type)
     await session.lock_key(condition_key(res_type, query))
-    ids = await find_ids(session.conn, res_type, query, limit=2)
+    ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:
         raise PreconditionFailed(f"The condition '{query}' matches more than one {res_type}")
     body_id = resource.get("id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,9 +19,9 @@ from starlette.routing import Route
 from fhir_server.bundles.batch import batch
 from fhir_server.bundles.entries import parse_etag
 from fhir_server.bundles.transaction import transaction
-from fhir_server.errors import BadRequest, MethodNotAllowed
+from fhir_server.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.fhir.json import json_depth_ok, now, parse_body, parse_resource
-from fhir_server.interactions import create, delete, history, patch, read, update
+from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.capabilities import capability_statement
 from fhir_server.interactions.common import Outcome, check_type
 from fhir_server.rest.negotiation import body_kind, negotiate, read_body
@@ -45,10 +46,12 @@ def _server(request: Request) -> Server:
 @asynccontextmanager
 async def _write(server: Server) -> AsyncIterator[WriteSession]:
     """One database transaction for one write interaction; flushed and committed on success."""
-    async with server.pool.connection() as conn, conn.transaction():
-        session = WriteSession(conn, server.indexer, now())
-        yield session
-        await session.flush()
+    async with server.pool.connection() as conn:
+        async with conn.transaction():
+            session = WriteSession(conn, server.indexer, now())
+            yield session
+            await session.flush()
+    server.after_commit(session.touched)
 
 
 async def _body(request: Request, server: Server, *, allow_patch: bool = False) -> tuple[str, Any]:
@@ -67,11 +70,7 @@ def _if_match(request: Request) -> int | None:
 def _query(request: Request) -> str:
     """The search part of a conditional URL, without the formatting parameters."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
-    if not pairs:
-        return ""
-    from urllib.parse import urlencode
-
-    return urlencode(pairs)
+    return urlencode(pairs) if pairs else ""
 
 
 # ---- whole system -------------------------------------------------------------------------------
@@ -86,11 +85,14 @@ async def metadata(request: Request) -> Response:
 
 
 async def system(request: Request) -> Response:
-    """POST / with a batch or transaction Bundle."""
+    """GET / (system search) or POST / with a batch or transaction Bundle."""
     server = _server(request)
     fmt = negotiate(request)
-    if request.method != "POST":
-        raise MethodNotAllowed("GET on the base is system search, which is not supported yet")
+    if request.method == "GET":
+        async with server.pool.connection() as conn:
+            bundle = await search.system_search(server, conn, base_url(request),
+                                                list(request.query_params.multi_items()), prefer(request))
+        return json_response(bundle, fmt)
     _, bundle = await _body(request, server)
     if bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base expects a Bundle of type batch or transaction")
@@ -138,7 +140,7 @@ async def type_level(request: Request) -> Response:
         return write_response(request, outcome, fmt, prefer_return(request), base)
     if request.method == "DELETE":
         async with _write(server) as session:
-            outcome = await delete.conditional_delete(session, res_type, query)
+            outcome = await delete.conditional_delete(server, session, res_type, query)
         return write_response(request, outcome, fmt, prefer_return(request), base)
     kind, body = await _body(request, server, allow_patch=True)
     async with _write(server) as session:
@@ -160,8 +162,6 @@ async def type_history(request: Request) -> Response:
 
 
 async def _search(request: Request, res_type: str) -> Response:
-    from fhir_server.interactions import search
-
     server = _server(request)
     fmt = negotiate(request)
     check_type(res_type)
@@ -169,8 +169,6 @@ async def _search(request: Request, res_type: str) -> Response:
     if request.method == "POST":
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
-            from fhir_server.errors import UnsupportedMediaType
-
             raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
         form = await request.form()
         params += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
@@ -234,6 +232,17 @@ async def instance_history(request: Request) -> Response:
     return await _history(request, request.path_params["type"], request.path_params["id"])
 
 
+async def compartment(request: Request) -> Response:
+    """GET [compartment type]/[id]/[type]: search inside a compartment."""
+    server = _server(request)
+    fmt = negotiate(request)
+    p = request.path_params
+    async with server.pool.connection() as conn:
+        bundle = await search.compartment_search(server, conn, base_url(request), p["type"], p["id"], p["ctype"],
+                                                 list(request.query_params.multi_items()), prefer(request))
+    return json_response(bundle, fmt)
+
+
 async def vread(request: Request) -> Response:
     server = _server(request)
     fmt = negotiate(request)
@@ -254,4 +263,5 @@ ROUTES = [
     Route("/{type}/{id}", instance, methods=["GET", "PUT", "DELETE", "PATCH"]),
     Route("/{type}/{id}/_history", instance_history, methods=["GET"]),
     Route("/{type}/{id}/_history/{vid}", vread, methods=["GET"]),
+    Route("/{type}/{id}/{ctype}", compartment, methods=["GET"]),
 ]

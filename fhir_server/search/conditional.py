@@ -1,20 +1,20 @@
-"""Matching for conditional interactions (http://hl7.org/fhir/R4/http.html#ccreate): ``_id``, ``identifier``, ``url``.
+"""Matching for conditional interactions (http://hl7.org/fhir/R4/http.html#ccreate) with the search engine.
 
-A deliberately small matcher on the stored JSONB, used by conditional create/update/delete/patch
-and conditional references until the full search engine serves them. Parameters it does not know
-are refused (ignoring one would widen the match and update or delete the wrong resource).
+``If-None-Exist``, conditional update/delete/patch and conditional references use the full search
+parameters, strictly: a parameter the server does not know is an error here (ignoring it would
+widen the match and update or delete the wrong resource).
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-import orjson
-
 from fhir_server.errors import BadRequest
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.params import parse
+from fhir_server.search.registry import Registry
+from fhir_server.search.sql import Cond, all_of
 from fhir_server.storage.repository import Conn
-
-SUPPORTED = ("_id", "identifier", "url")
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -24,60 +24,16 @@ def parse_query(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _identifier_clause(value: str) -> tuple[str, list[object]]:
-    if "|" in value:
-        system, _, code = value.partition("|")
-        probe: dict[str, str] = {}
-        if system:
-            probe["system"] = system
-        if code:
-            probe["value"] = code
-        if not probe:
-            raise BadRequest("identifier=| names neither a system nor a value")
-        if not system:  # |code: an identifier with this value and no system
-            return (
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(content->'identifier') i "
-                "WHERE i->>'value' = %s AND NOT i ? 'system')",
-                [code],
-            )
-        return "content->'identifier' @> %s::jsonb", [orjson.dumps([probe]).decode()]
-    return "content->'identifier' @> %s::jsonb", [orjson.dumps([{"value": value}]).decode()]
-
-
-def _clause(name: str, value: str) -> tuple[str, list[object]]:
-    options = value.split(",")
-    parts: list[str] = []
-    args: list[object] = []
-    for option in options:
-        if name == "_id":
-            parts.append("id = %s")
-            args.append(option)
-        elif name == "identifier":
-            sql, a = _identifier_clause(option)
-            parts.append(sql)
-            args.extend(a)
-        else:
-            parts.append("content->>'url' = %s")
-            args.append(option)
-    return "(" + " OR ".join(parts) + ")", args
-
-
-async def find_ids(conn: Conn, res_type: str, query: str, limit: int = 2) -> list[str]:
+async def find_ids(conn: Conn, registry: Registry, res_type: str, query: str, limit: int = 2) -> list[str]:
     """Ids of the live ``res_type`` resources matching ``query`` (at most ``limit``)."""
-    where = ["res_type = %s", "NOT deleted"]
-    args: list[object] = [res_type]
-    for name, value in parse_query(query):
-        if name in ("_format", "_pretty"):
-            continue
-        if name not in SUPPORTED:
-            raise BadRequest(
-                f"Conditional matching supports {', '.join(SUPPORTED)}; '{name}' is not supported yet"
-            )
-        if not value:
-            raise BadRequest(f"The condition parameter '{name}' has no value")
-        sql, a = _clause(name, value)
-        where.append(sql)
-        args.extend(a)
-    args.append(limit)
-    cur = await conn.execute(f"SELECT id FROM resource WHERE {' AND '.join(where)} LIMIT %s", args)
+    req = parse(parse_query(query), 1000)
+    compiler = Compiler(registry, None)
+    cond, _ = compiler.filters(res_type, req.filters)
+    ignored = req.ignored + compiler.ignored
+    if ignored:
+        raise BadRequest("Condition not understood: " + "; ".join(f"{n}: {why}" for n, why in ignored))
+    if not req.filters:
+        raise BadRequest(f"The condition '{query}' has no search parameters")
+    where = all_of([Cond("r.res_type = %s AND NOT r.deleted", [res_type]), cond])
+    cur = await conn.execute(f"SELECT r.id FROM resource r WHERE {where.sql} LIMIT %s", [*where.args, limit])
     return [r[0] for r in await cur.fetchall()]

@@ -95,6 +95,7 @@ class WriteSession:
         self.pending: list[Written] = []
         self._locked: dict[tuple[str, str], Locked | None] = {}
         self._staged: set[tuple[str, str]] = set()
+        self.touched: set[str] = set()  # resource types written (e.g. a SearchParameter → reload the registry)
 
     async def lock_key(self, key: str) -> None:
         """Serialise transactions that decide on the same key (e.g. identical conditional creates)."""
@@ -178,6 +179,7 @@ class WriteSession:
         stored = stamp(resource, res_type, res_id, version, self.now) if resource is not None else None
         w = Written(res_type, res_id, version, self.now, method, stored, created=created, rid=rid)
         w.is_new_row = rid is None
+        self.touched.add(res_type)
         if stored is not None:
             w.content = dumps(stored).decode()
             w.index = self.indexer.extract(res_type, stored)

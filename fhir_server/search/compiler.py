@@ -1,0 +1,186 @@
+"""Search filters → SQL conditions on ``resource`` rows (http://hl7.org/fhir/R4/search.html).
+
+Each filter becomes ``alias.rid [NOT] IN (SELECT rid FROM idx_<type> WHERE <condition>)``, with the
+condition from the parameter type's module. Chains nest a query on the referenced resources,
+``_has`` a query on the resources that refer back. Unknown parameters are collected (the caller
+reports them, or refuses them under ``Prefer: handling=strict``).
+"""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any
+
+from fhir_server import definitions
+from fhir_server.errors import BadRequest
+from fhir_server.search.params import Filter, parse_filter
+from fhir_server.search.registry import NOT_INDEXED, Registry, SearchParam
+from fhir_server.search.sql import Cond, all_of, any_of
+from fhir_server.search.types import composite, date, number, quantity, reference, special, string, token, uri
+from fhir_server.search.types.prefix import split_prefix
+
+MODULES: dict[str, Any] = {
+    "string": string, "token": token, "date": date, "number": number, "quantity": quantity,
+    "reference": reference, "uri": uri, "special": special, "composite": composite,
+}
+UNSUPPORTED = {"_text": "full-text search", "_content": "full-text search", "_query": "named queries",
+               "_filter": "_filter expressions"}
+MAX_CHAIN = 4
+
+
+class Unknown(Exception):
+    """A parameter this server does not know for this type (reported, not applied)."""
+
+
+class Compiler:
+    def __init__(self, registry: Registry, base_url: str | None) -> None:
+        self.registry = registry
+        self.base_url = base_url
+        self.ignored: list[tuple[str, str]] = []
+        self._aliases = count(1)
+
+    def filters(self, res_type: str, filters: list[Filter], alias: str = "r") -> tuple[Cond, list[Filter]]:
+        """All filters AND-ed; returns the condition and the filters actually applied."""
+        conds, applied = [], []
+        for f in filters:
+            try:
+                conds.append(self.filter(res_type, f, alias, 0))
+                applied.append(f)
+            except Unknown as exc:
+                self.ignored.append((f.raw_name, str(exc)))
+        return all_of(conds), applied
+
+    def filter(self, res_type: str, f: Filter, alias: str, depth: int) -> Cond:
+        if f.code in UNSUPPORTED:
+            raise Unknown(f"{f.code} ({UNSUPPORTED[f.code]}) is not supported")
+        if f.code == "_has":
+            return self._has(res_type, f, alias, depth)
+        if f.code == "_id":
+            return self._id(f, alias)
+        if f.code == "_lastUpdated":
+            return self._last_updated(f, alias)
+        if f.code == "_list":
+            return self._list(f, alias)
+        sp = self.registry.get(res_type, f.code)
+        if sp is None or sp.code in NOT_INDEXED or (sp.expression is None):
+            raise Unknown(f"'{f.code}' is not a search parameter of {res_type}")
+        if f.chain is not None:
+            if sp.type != "reference":
+                raise BadRequest(f"'{f.raw_name}': only reference parameters can be chained")
+            return self._chain(res_type, sp, f, alias, depth)
+        return self._param(sp, f, alias)
+
+    # ---- one parameter ------------------------------------------------------------------------
+
+    def _param(self, sp: SearchParam, f: Filter, alias: str) -> Cond:
+        module = MODULES[sp.type]
+        modifier = f.modifier
+        if modifier == "missing":
+            return self._missing(sp, f, alias, module.TABLE)
+        allowed = module.MODIFIERS
+        if modifier is not None and modifier not in allowed and not (sp.type == "reference" and modifier[:1].isupper()):
+            raise BadRequest(f"'{f.raw_name}': the modifier :{modifier} is not supported for {sp.type} parameters")
+        if any(v == "" for v in f.values):
+            raise BadRequest(f"'{f.raw_name}' has an empty value")
+        if sp.type == "token":
+            rows = token.compile(sp.pid, f.values, modifier)
+        elif sp.type == "reference":
+            rows = reference.compile(sp.pid, f.values, modifier, sp.targets, self.base_url)
+        elif sp.type in ("string", "date", "number", "quantity", "special"):
+            rows = any_of([module.compile(sp.pid, v, modifier) for v in f.values])
+        elif sp.type == "uri":
+            rows = uri.compile(sp.pid, f.values, modifier)
+        else:
+            kinds = tuple(c.type for c in sp.components)
+            rows = composite.compile(sp.pid, f.values, kinds, f.raw_name)
+        negate = modifier in ("not", "not-in")
+        op = "NOT IN" if negate else "IN"
+        return Cond(f"{alias}.rid {op} (SELECT rid FROM {module.TABLE} WHERE {rows.sql})", rows.args)
+
+    def _missing(self, sp: SearchParam, f: Filter, alias: str, table: str) -> Cond:
+        if f.values not in (["true"], ["false"]):
+            raise BadRequest(f"'{f.raw_name}' takes true or false")
+        op = "NOT IN" if f.values == ["true"] else "IN"
+        return Cond(f"{alias}.rid {op} (SELECT rid FROM {table} WHERE pid = %s)", [sp.pid])
+
+    # ---- parameters on the resource row -------------------------------------------------------
+
+    def _id(self, f: Filter, alias: str) -> Cond:
+        if f.modifier not in (None, "not", "missing"):
+            raise BadRequest(f"'{f.raw_name}': _id supports no modifier :{f.modifier}")
+        if f.modifier == "missing":
+            return Cond("false") if f.values == ["true"] else Cond("true")
+        op = "<> ALL" if f.modifier == "not" else "= ANY"
+        return Cond(f"{alias}.id {op}(%s)", [f.values])
+
+    def _last_updated(self, f: Filter, alias: str) -> Cond:
+        """On the row's ``last_updated``: an instant at millisecond precision, i.e. the range [t, t + 1 ms)."""
+        if f.modifier is not None:
+            raise BadRequest(f"'{f.raw_name}': _lastUpdated takes no modifier")
+        col = f"{alias}.last_updated"
+        high = f"({col} + interval '1 millisecond')"
+        options = []
+        for v in f.values:
+            prefix, text = split_prefix(v)
+            sl, sh = date.search_range(text, "_lastUpdated")
+            options.append(date.condition(prefix, sl, sh, col, high))
+        return any_of(options)
+
+    def _list(self, f: Filter, alias: str) -> Cond:
+        return Cond(
+            f"({alias}.res_type || '/' || {alias}.id) IN (SELECT e->'item'->>'reference' FROM resource l, "
+            "jsonb_array_elements(l.content->'entry') e WHERE l.res_type = 'List' AND NOT l.deleted "
+            "AND l.id = ANY(%s))",
+            [f.values],
+        )
+
+    # ---- chains and reverse chains --------------------------------------------------------------
+
+    def _chain(self, res_type: str, sp: SearchParam, f: Filter, alias: str, depth: int) -> Cond:
+        if depth >= MAX_CHAIN:
+            raise BadRequest(f"'{f.raw_name}': chains may be at most {MAX_CHAIN} links long")
+        assert f.chain is not None
+        types = [f.modifier] if f.modifier else list(sp.targets)
+        if f.modifier and sp.targets and f.modifier not in sp.targets:
+            raise BadRequest(f"'{f.raw_name}': {f.modifier} is not a target of {res_type}.{sp.code}")
+        inner = parse_filter(f.chain, ",".join(v.replace(",", "\\,") for v in f.values))
+        options = []
+        for t in types:
+            if t not in definitions.resource_types():
+                raise BadRequest(f"'{f.raw_name}': {t} is not a resource type")
+            if inner.code not in ("_id", "_lastUpdated", "_has") and self.registry.get(t, inner.code) is None:
+                continue
+            sub = f"c{next(self._aliases)}"
+            cond = self.filter(t, inner, sub, depth + 1)
+            options.append(Cond(
+                f"(target_type, target_id) IN (SELECT {sub}.res_type, {sub}.id FROM resource {sub} "
+                f"WHERE {sub}.res_type = %s AND NOT {sub}.deleted AND ({cond.sql}))",
+                [t, *cond.args],
+            ))
+        if not options:
+            raise Unknown(f"'{inner.code}' is not a search parameter of {' or '.join(types) or 'the targets'}")
+        rows = any_of(options)
+        return Cond(f"{alias}.rid IN (SELECT rid FROM idx_reference WHERE pid = %s AND ({rows.sql}))",
+                    [sp.pid, *rows.args])
+
+    def _has(self, res_type: str, f: Filter, alias: str, depth: int) -> Cond:
+        if depth >= MAX_CHAIN:
+            raise BadRequest(f"'{f.raw_name}': _has may nest at most {MAX_CHAIN} levels")
+        parts = f.raw_name.split(":", 3)
+        if len(parts) < 4 or not parts[1] or not parts[2] or not parts[3]:
+            raise BadRequest(f"'{f.raw_name}' must be _has:[type]:[reference parameter]:[parameter]")
+        _, other, ref_code, rest = parts
+        if other not in definitions.resource_types():
+            raise BadRequest(f"'{f.raw_name}': {other} is not a resource type")
+        ref = self.registry.get(other, ref_code)
+        if ref is None or ref.type != "reference":
+            raise Unknown(f"'{ref_code}' is not a reference parameter of {other}")
+        inner = parse_filter(rest, f.values[0])
+        sub = f"h{next(self._aliases)}"
+        cond = self.filter(other, inner, sub, depth + 1)
+        return Cond(
+            f"{alias}.id IN (SELECT target_id FROM idx_reference WHERE pid = %s AND target_type = {alias}.res_type "
+            f"AND rid IN (SELECT {sub}.rid FROM resource {sub} WHERE {sub}.res_type = %s AND NOT {sub}.deleted "
+            f"AND ({cond.sql})))",
+            [ref.pid, other, *cond.args],
+        )

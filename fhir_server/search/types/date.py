@@ -1,0 +1,111 @@
+"""date parameters (http://hl7.org/fhir/R4/search.html#date): both sides are ranges, precision matters.
+
+A resource value is indexed as [lo, hi): ``2013-01`` is the whole month, a Period runs from its
+start to its end (an open end is ongoing: +infinity), a Timing covers its events and bounds.
+A search value is a range too, compared with the R4 prefix rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fhir_server.errors import BadRequest
+from fhir_server.fhir.dates import date_range
+from fhir_server.fhirpath import TypedValue
+from fhir_server.search.sql import Cond
+from fhir_server.search.types.prefix import split_prefix
+
+TABLE = "idx_date"
+COLUMNS = ("pid", "lo", "hi")
+MODIFIERS = ("missing",)
+LOWEST = datetime(1, 1, 1, tzinfo=UTC)
+HIGHEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _range(text: Any) -> tuple[datetime, datetime] | None:
+    if not isinstance(text, str):
+        text = str(text) if text is not None and not isinstance(text, dict | list) else None
+        if text is None:
+            return None
+    try:
+        return date_range(text.lstrip("@"))
+    except ValueError:
+        return None
+
+
+def _period(v: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    start, end = _range(v.get("start")), _range(v.get("end"))
+    if start is None and end is None:
+        return None
+    return (start[0] if start else LOWEST, end[1] if end else HIGHEST)
+
+
+def ranges(item: TypedValue) -> Iterator[tuple[datetime, datetime]]:
+    v = item.value
+    if isinstance(v, dict):
+        if item.type == "Timing":
+            for event in v.get("event", []):
+                r = _range(event)
+                if r:
+                    yield r
+            bounds = (v.get("repeat") or {}).get("boundsPeriod")
+            if isinstance(bounds, dict):
+                r = _period(bounds)
+                if r:
+                    yield r
+        else:  # Period (and anything with start/end)
+            r = _period(v)
+            if r:
+                yield r
+    else:
+        r = _range(v)
+        if r:
+            yield r
+
+
+def extract(items: list[TypedValue], pid: int) -> Iterator[tuple[Any, ...]]:
+    for item in items:
+        for lo, hi in ranges(item):
+            yield (pid, lo, hi)
+
+
+def search_range(text: str, name: str) -> tuple[datetime, datetime]:
+    try:
+        return date_range(text)
+    except ValueError as exc:
+        raise BadRequest(f"{name}: '{text}' is not a valid date (e.g. 2013-01-14 or 2013-01-14T10:00:00Z)") from exc
+
+
+def condition(prefix: str, sl: datetime, sh: datetime, lo: str = "lo", hi: str = "hi") -> Cond:
+    """Rows whose [lo, hi) stands in relation ``prefix`` to the search range [sl, sh)."""
+    eq = (f"{lo} >= %s AND {hi} <= %s", [sl, sh])
+    if prefix == "eq":
+        return Cond(*eq)
+    if prefix == "ne":
+        return Cond(f"NOT ({eq[0]})", eq[1])
+    if prefix == "gt":
+        return Cond(f"{hi} > %s", [sh])
+    if prefix == "lt":
+        return Cond(f"{lo} < %s", [sl])
+    if prefix == "ge":
+        return Cond(f"{hi} > %s OR ({eq[0]})", [sh, *eq[1]])
+    if prefix == "le":
+        return Cond(f"{lo} < %s OR ({eq[0]})", [sl, *eq[1]])
+    if prefix == "sa":
+        return Cond(f"{lo} >= %s", [sh])
+    if prefix == "eb":
+        return Cond(f"{hi} <= %s", [sl])
+    # ap: overlap, after widening the search range by 10 % of its distance from now
+    now = datetime.now(UTC)
+    gap = max(abs(now - sl), abs(now - sh))
+    widen = max(gap / 10, timedelta(0))
+    return Cond(f"{lo} < %s AND {hi} > %s", [sh + widen, sl - widen])
+
+
+def compile(pid: int, raw: str, modifier: str | None, name: str = "date") -> Cond:
+    prefix, text = split_prefix(raw)
+    sl, sh = search_range(text, name)
+    cond = condition(prefix, sl, sh)
+    return Cond(f"pid = %s AND ({cond.sql})", [pid, *cond.args])
