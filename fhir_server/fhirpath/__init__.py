@@ -125,14 +125,15 @@ class Expression:
 @lru_cache(maxsize=8192)
 def compile(expression: str, base_type: str | None = None, *, strict: bool = False) -> Expression:
     """Parse and compile ``expression`` (cached); raises FHIRPathError when it is invalid."""
-    tree = parse(expression)
-    compiler = Compiler(expression, base_type, strict)
     try:
-        fn, _ = compiler.expr(tree)
+        tree = parse(expression)
+        fn, _ = Compiler(expression, base_type, strict).expr(tree)
     except FHIRPathError as e:
-        if e.expression is None and e.position is None:
-            raise type(e)(e.message, None, expression) from e
+        if e.expression is None:
+            raise type(e)(e.message, e.position, expression) from e
         raise
+    except RecursionError as e:
+        raise FHIRPathSyntaxError("expression too deeply nested", None, expression) from e
     return Expression(expression, base_type, strict, fn)
 
 

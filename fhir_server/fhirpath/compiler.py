@@ -17,7 +17,7 @@ from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathSemanticError
 from fhir_server.fhirpath.items import Item
 from fhir_server.fhirpath.members import fused_path_step, member_step
 from fhir_server.fhirpath.navigation import RESOURCE_TYPES, element_types, is_choice_property
-from fhir_server.fhirpath.typesys import ancestors, is_type_name
+from fhir_server.fhirpath.typesys import TypeSpec, ancestors, is_type_name, resolve_type
 from fhir_server.model import model
 
 Eval = Callable[[Ctx], list[Item]]
@@ -60,6 +60,13 @@ class Compiler:
 
     def error(self, message: str, pos: int) -> FHIRPathError:
         return FHIRPathSemanticError(message, pos, self.src)
+
+    def type_spec(self, name: str, pos: int) -> TypeSpec:
+        """A type specifier resolved at compile time; unknown types are a semantic error."""
+        try:
+            return resolve_type(name)
+        except FHIRPathError as e:
+            raise self.error(e.message, pos) from e
 
     def check_ordered(self, st: Static, pos: int, what: str) -> None:
         """Strict mode: ``what`` needs an ordered input (not children()/descendants()/union)."""

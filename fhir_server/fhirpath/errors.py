@@ -14,11 +14,9 @@ class FHIRPathError(ValueError):
         self.message = message
         self.position = position
         self.expression = expression
-        text = message
-        if position is not None:
-            text = f"{message} at position {position}"
-            if expression is not None:
-                text += f" in {expression!r}"
+        text = message if position is None else f"{message} at position {position}"
+        if expression is not None:
+            text += f" in {expression!r}"
         super().__init__(text)
 
 

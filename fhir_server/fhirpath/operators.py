@@ -16,7 +16,7 @@ from fhir_server.fhirpath.compiler import NOTHING, UNKNOWN, Compiler, Eval, Stat
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.items import FALSE, STRING_TYPES, TRUE, Item, boolean, system_value
-from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type
+from fhir_server.fhirpath.typesys import as_type, is_type
 
 BOOL = of_types("System.Boolean")
 
@@ -74,7 +74,7 @@ def compile_unary(c: Compiler, node: ast.Unary) -> tuple[Eval, Static]:
 
 def compile_type_op(c: Compiler, node: ast.TypeOp) -> tuple[Eval, Static]:
     operand, _ = c.expr(node.operand)
-    spec = resolve_type(node.type_name)
+    spec = c.type_spec(node.type_name, node.pos)
     if node.op == "is":
 
         def is_(ctx: Ctx) -> list[Item]:

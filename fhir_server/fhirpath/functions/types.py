@@ -7,7 +7,7 @@ from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.functions import BOOL, check_arity, one, register, simple
 from fhir_server.fhirpath.items import Item, boolean
-from fhir_server.fhirpath.typesys import as_type, is_type, resolve_type, type_info
+from fhir_server.fhirpath.typesys import as_type, is_type, type_info
 
 
 def _type_arg(c: Compiler, node: ast.Function) -> str:
@@ -25,7 +25,7 @@ def _type_arg(c: Compiler, node: ast.Function) -> str:
 
 @register("ofType")
 def _of_type(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
-    spec = resolve_type(_type_arg(c, node))
+    spec = c.type_spec(_type_arg(c, node), node.pos)
     return (lambda ctx, items: [i for i in items if as_type(i, spec)]), Static(
         frozenset({spec.key}), inp.ordered
     )
@@ -35,7 +35,7 @@ def _of_type(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static
 def _as(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     """as(): N1 requires a single input item. R4's own definitions (dom-3, several search parameters)
     apply it to collections as a filter, so outside strict mode it filters like ofType()."""
-    spec = resolve_type(_type_arg(c, node))
+    spec = c.type_spec(_type_arg(c, node), node.pos)
     strict = c.strict
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
@@ -49,7 +49,7 @@ def _as(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
 
 @register("is")
 def _is(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
-    spec = resolve_type(_type_arg(c, node))
+    spec = c.type_spec(_type_arg(c, node), node.pos)
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
         it = one(items, "is()")
