@@ -26,8 +26,27 @@ def _media(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
 
+_DEFAULT = Format()
+_ACCEPTS: dict[str, Format] = {}
+
+
 def negotiate(request: Request) -> Format:
     """The response format: JSON (the only one served so far); ``_format`` overrides ``Accept``."""
+    if not request.scope.get("query_string"):
+        accept = request.headers.get("accept")
+        if accept is None:
+            return _DEFAULT
+        known = _ACCEPTS.get(accept)
+        if known is not None:
+            return known
+        fmt = _negotiate(request)
+        if len(_ACCEPTS) < 256:
+            _ACCEPTS[accept] = fmt
+        return fmt
+    return _negotiate(request)
+
+
+def _negotiate(request: Request) -> Format:
     params = request.query_params
     pretty = params.get("_pretty", "").lower() == "true"
     fmt = params.get("_format")

@@ -37,11 +37,22 @@ def prefer_return(request: Request, default: str = "representation") -> str:
     return value
 
 
+_BASES: dict[tuple[str, str, str], str] = {}
+
+
 def base_url(request: Request) -> str:
+    """The FHIR base URL: configured, or as the client reached us (scheme, Host, root path)."""
     configured = request.app.state.server.settings.base_url
     if configured:
         return str(configured)
-    return str(request.base_url).rstrip("/")
+    scope = request.scope
+    key = (scope.get("scheme", "http"), request.headers.get("host", ""), scope.get("root_path", ""))
+    found = _BASES.get(key)
+    if found is None:
+        found = str(request.base_url).rstrip("/")
+        if len(_BASES) < 1024:
+            _BASES[key] = found
+    return found
 
 
 def json_response(body: Any, fmt: Format, status: int = 200, headers: dict[str, str] | None = None) -> Response:

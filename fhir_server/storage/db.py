@@ -35,9 +35,22 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.set_autocommit(True)
 
 
+class FhirConnection(psycopg.AsyncConnection[Any]):
+    """A pooled connection with one reusable cursor for the single-row reads of the hot path."""
+
+    _reader: psycopg.AsyncCursor[Any] | None = None
+
+    @property
+    def reader(self) -> psycopg.AsyncCursor[Any]:
+        if self._reader is None or self._reader.closed:
+            self._reader = self.cursor()
+        return self._reader
+
+
 def make_pool(url: str, min_size: int = 2, max_size: int = 16) -> AsyncConnectionPool:
     return AsyncConnectionPool(
         url,
+        connection_class=FhirConnection,
         min_size=min_size,
         max_size=max_size,
         configure=_configure,

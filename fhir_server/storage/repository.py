@@ -59,7 +59,8 @@ _VREAD = (
 
 
 async def read(conn: Conn, res_type: str, res_id: str) -> Current | None:
-    cur = await conn.execute(_READ, (res_type, res_id), prepare=True)
+    cur = getattr(conn, "reader", None) or conn.cursor()
+    await cur.execute(_READ, (res_type, res_id), prepare=True)
     row = await cur.fetchone()
     if row is None:
         return None
