@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -90,9 +91,8 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     _database_options(load)
 
-    fp = sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file",
-                        add_help=False)
-    fp.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file "
+                   "(fhir-server fhirpath --help)")
     return p
 
 
@@ -106,6 +106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         asyncio.run(load_demo(settings))
     app = create_app(settings)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
+    # PostgreSQL is stopped by its exit handler.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"FHIR R4 server on http://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
                 proxy_headers=True)
@@ -172,16 +175,15 @@ def cmd_load(args: argparse.Namespace) -> int:
     return asyncio.run(_load(settings, files, not args.quiet, args.concurrency))
 
 
-def cmd_fhirpath(args: argparse.Namespace) -> int:
-    from fhir_server.fhirpath.cli import main as fhirpath_main
-
-    return fhirpath_main(args.rest)
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "WARNING"))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fhirpath"]:  # its own argument parser (options may come first)
+        from fhir_server.fhirpath.cli import main as fhirpath_main
+
+        return fhirpath_main(argv[1:])
     args = parser().parse_args(argv)
-    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load, "fhirpath": cmd_fhirpath}
+    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load}
     if args.command not in commands:
         parser().print_help()
         return 2

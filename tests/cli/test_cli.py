@@ -1,0 +1,80 @@
+"""The ``fhir-server`` command as a user runs it: serve on an embedded PostgreSQL, load into it while it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import _free_port
+
+CLI = [sys.executable, "-m", "fhir_server.cli"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def test_help_teaches_the_commands() -> None:
+    out = _run("--help").stdout
+    for word in ("serve", "migrate", "load", "fhirpath", "DATABASE_URL", "--demo"):
+        assert word in out
+    serve_help = _run("serve", "--help").stdout
+    assert "--port" in serve_help and "8080" in serve_help and "--data-dir" in serve_help
+
+
+def test_load_reports_missing_paths(tmp_path: Path) -> None:
+    result = _run("load", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "No such file" in result.stderr
+
+
+def test_serve_and_load_share_the_embedded_database(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    server = subprocess.Popen([*CLI, "serve", "--data-dir", str(data), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline and server.poll() is None, "serve did not start"
+            time.sleep(0.3)
+        files = tmp_path / "in"
+        files.mkdir()
+        (files / "patient.json").write_text(json.dumps(
+            {"resourceType": "Patient", "id": "cli-pat", "name": [{"family": "Loaded"}]}))
+        (files / "obs.ndjson").write_text("\n".join(json.dumps(
+            {"resourceType": "Observation", "id": f"cli-obs-{i}", "status": "final", "code": {"text": "x"},
+             "subject": {"reference": "Patient/cli-pat"}}) for i in range(3)) + "\n")
+        (files / "broken.json").write_text('{"resourceType": "Patient", "gender": 7}')
+        result = _run("load", str(files), "--data-dir", str(data), "--quiet")
+        assert "loaded 4 resources" in result.stdout, result.stdout + result.stderr
+        assert "broken.json" in result.stdout and result.returncode == 1
+        got = httpx.get(f"{base}/Patient/cli-pat", timeout=10)
+        assert got.status_code == 200 and got.json()["name"][0]["family"] == "Loaded"
+        found = httpx.get(f"{base}/Observation", params={"subject": "Patient/cli-pat"}, timeout=10).json()
+        assert sorted(e["resource"]["id"] for e in found["entry"]) == ["cli-obs-0", "cli-obs-1", "cli-obs-2"]
+        assert "database is up to date" in _run("migrate", "--data-dir", str(data)).stdout
+    finally:
+        server.terminate()
+        server.wait(30)
+    # the last process using the embedded server stopped it
+    time.sleep(1)
+    assert not (data / "pg" / "postmaster.pid").exists()
