@@ -21,7 +21,9 @@ from fhir_server.model import model
 from fhir_server.rest.routes import ROUTES
 from fhir_server.state import Server
 from fhir_server.storage import db
+from fhir_server.interactions import capabilities
 from fhir_server.interactions.capabilities import register_search_params
+from fhir_server.operations import load_operations
 from fhir_server.search.engine import SearchEngine
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import capability_params, load_registry
@@ -71,6 +73,8 @@ async def open_server(settings: Settings) -> AsyncIterator[Server]:
     await pool.open(wait=True)
     model()  # load the R4 model and compile the validators before the first request
     validation.warm_up()
+    load_operations()
+    capabilities.refresh()
     server = Server(settings, pool, registry, SearchIndexer(registry, settings.base_url), SearchEngine(registry),
                     validation.validate)
     register_search_params(lambda res_type: capability_params(server.registry, res_type))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from fhir_server import FHIR_VERSION, __version__, definitions
+from fhir_server import FHIR_VERSION, __version__, definitions, operations
 from fhir_server.fhir.json import instant, now
 
 Json = dict[str, Any]
@@ -56,6 +56,10 @@ def _resource_entry(res_type: str) -> Json:
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "logical"],
     }
+    ops = [op for op in operations.registered() if (op.type or op.instance)
+           and (op.resource_types is None or res_type in op.resource_types)]
+    if ops:
+        entry["operation"] = [{"name": op.name, "definition": op.canonical} for op in sorted(ops, key=lambda o: o.name)]
     params: list[Json] = []
     for provider in _search_params:
         params.extend(provider(res_type))
@@ -66,7 +70,8 @@ def _resource_entry(res_type: str) -> Json:
 
 
 @cache
-def _statement() -> Json:
+def _statement(n_operations: int = 0) -> Json:
+    """The statement (cached; ``n_operations`` changes when operations are registered)."""
     cs: Json = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -84,13 +89,17 @@ def _statement() -> Json:
             }
         ],
     }
+    system_ops = [op for op in operations.registered() if op.system]
+    if system_ops:
+        cs["rest"][0]["operation"] = [{"name": op.name, "definition": op.canonical}
+                                      for op in sorted(system_ops, key=lambda o: o.name)]
     for decorate in _decorators:
         decorate(cs)
     return cs
 
 
 def capability_statement(base: str) -> Json:
-    cs = copy.copy(_statement())
+    cs = copy.copy(_statement(len(operations.registered())))
     cs["date"] = instant(now())
     cs["implementation"] = {**cs["implementation"], "url": base}
     return cs

@@ -25,6 +25,7 @@ from fhir_server.interactions import create, delete, history, patch, read, searc
 from fhir_server.interactions.capabilities import capability_statement
 from fhir_server.interactions.common import Outcome, check_type
 from fhir_server.rest.negotiation import body_kind, negotiate, read_body
+from fhir_server.rest.operations import invoke
 from fhir_server.rest.respond import (
     base_url,
     json_response,
@@ -117,6 +118,8 @@ async def type_level(request: Request) -> Response:
     server = _server(request)
     fmt = negotiate(request)
     res_type = request.path_params["type"]
+    if res_type.startswith("$"):
+        return await invoke(request, "system", None, None, res_type[1:])
     if res_type in ("metadata", "_history"):
         raise MethodNotAllowed(f"{request.method} is not allowed on /{res_type}")
     check_type(res_type)
@@ -204,6 +207,10 @@ async def instance(request: Request) -> Response:
     server = _server(request)
     fmt = negotiate(request)
     res_type, res_id = request.path_params["type"], request.path_params["id"]
+    if res_id.startswith("$"):
+        return await invoke(request, "type", res_type, None, res_id[1:])
+    if request.method == "POST":
+        raise MethodNotAllowed(f"POST is not allowed on {res_type}/{res_id} (use PUT to update)")
     base = base_url(request)
     if request.method in ("GET", "HEAD"):
         async with server.pool.connection() as conn:
@@ -234,9 +241,13 @@ async def instance_history(request: Request) -> Response:
 
 async def compartment(request: Request) -> Response:
     """GET [compartment type]/[id]/[type]: search inside a compartment."""
+    p = request.path_params
+    if p["ctype"].startswith("$"):
+        return await invoke(request, "instance", p["type"], p["id"], p["ctype"][1:])
+    if request.method != "GET":
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
     server = _server(request)
     fmt = negotiate(request)
-    p = request.path_params
     async with server.pool.connection() as conn:
         bundle = await search.compartment_search(server, conn, base_url(request), p["type"], p["id"], p["ctype"],
                                                  list(request.query_params.multi_items()), prefer(request))
@@ -260,8 +271,8 @@ ROUTES = [
     Route("/{type}", type_level, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     Route("/{type}/_search", type_search_post, methods=["POST"]),
     Route("/{type}/_history", type_history, methods=["GET"]),
-    Route("/{type}/{id}", instance, methods=["GET", "PUT", "DELETE", "PATCH"]),
+    Route("/{type}/{id}", instance, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     Route("/{type}/{id}/_history", instance_history, methods=["GET"]),
     Route("/{type}/{id}/_history/{vid}", vread, methods=["GET"]),
-    Route("/{type}/{id}/{ctype}", compartment, methods=["GET"]),
+    Route("/{type}/{id}/{ctype}", compartment, methods=["GET", "POST"]),
 ]

@@ -1,0 +1,100 @@
+"""Operation parameters (http://hl7.org/fhir/R4/parameters.html): typed access to GET and Parameters values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_server.errors import BadRequest
+from fhir_server.fhir.dates import date_range
+
+Json = dict[str, Any]
+
+
+def _value(p: Any) -> Any:
+    """The value of one parameter: a query string, or a Parameters.parameter's value[x]/resource/parts."""
+    if not isinstance(p, dict):
+        return p
+    if "resource" in p:
+        return p["resource"]
+    for key, v in p.items():
+        if key.startswith("value"):
+            return v
+    if "part" in p:
+        return p["part"]
+    return None
+
+
+class Params:
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        self.pairs = pairs
+
+    def names(self) -> set[str]:
+        return {n for n, _ in self.pairs}
+
+    def all(self, name: str) -> list[Any]:
+        return [_value(v) for n, v in self.pairs if n == name]
+
+    def raw(self, name: str) -> list[Any]:
+        return [v for n, v in self.pairs if n == name]
+
+    def get(self, name: str) -> Any:
+        values = self.all(name)
+        if len(values) > 1:
+            raise BadRequest(f"Parameter '{name}' may appear only once")
+        return values[0] if values else None
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        v = self.get(name)
+        if v is None:
+            return default
+        if not isinstance(v, str):
+            raise BadRequest(f"Parameter '{name}' must be a string")
+        return v
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        v = self.get(name)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit())):
+            raise BadRequest(f"Parameter '{name}' must be an integer, not '{v}'")
+        return int(v)
+
+    def bool(self, name: str, default: bool | None = None) -> bool | None:
+        v = self.get(name)
+        if v is None:
+            return default
+        if isinstance(v, bool):
+            return v
+        if v in ("true", "false"):
+            return v == "true"
+        raise BadRequest(f"Parameter '{name}' must be true or false, not '{v}'")
+
+    def date(self, name: str) -> tuple[Any, Any] | None:
+        v = self.str(name)
+        if v is None:
+            return None
+        try:
+            return date_range(v)
+        except ValueError as exc:
+            raise BadRequest(f"Parameter '{name}': '{v}' is not a date/dateTime") from exc
+
+    def resource(self, name: str) -> Json | None:
+        v = self.get(name)
+        if v is not None and not (isinstance(v, dict) and "resourceType" in v):
+            raise BadRequest(f"Parameter '{name}' must be a resource")
+        return v
+
+
+def parameters_resource(values: list[tuple[str, Any]]) -> Json:
+    """A Parameters resource: (name, value) with value a resource (dict with resourceType) or ("valueX", v)."""
+    out = []
+    for name, value in values:
+        if isinstance(value, dict) and "resourceType" in value:
+            out.append({"name": name, "resource": value})
+        elif isinstance(value, tuple):
+            out.append({"name": name, value[0]: value[1]})
+        elif isinstance(value, list):
+            out.append({"name": name, "part": value})
+        else:
+            raise TypeError(f"cannot put {value!r} into Parameters")
+    return {"resourceType": "Parameters", "parameter": out}
