@@ -22,7 +22,8 @@ from fhir_server.demo import synthea_files
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        port: int = s.getsockname()[1]
+        return port
 
 
 class ServerProcess:

@@ -16,17 +16,19 @@ from starlette.responses import Response
 from fhir_server import validation
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, operation_outcome
+from fhir_server.events.dispatcher import Dispatcher
 from fhir_server.fhir.json import dumps
-from fhir_server.model import model
-from fhir_server.rest.routes import ROUTES
-from fhir_server.state import Server
-from fhir_server.storage import db
 from fhir_server.interactions import capabilities
 from fhir_server.interactions.capabilities import register_search_params
+from fhir_server.model import model
 from fhir_server.operations import load_operations
+from fhir_server.rest.routes import ROUTES
 from fhir_server.search.engine import SearchEngine
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import capability_params, load_registry
+from fhir_server.state import Server
+from fhir_server.storage import db
+from fhir_server.subscriptions.service import Subscriptions, decorate_capabilities
 
 log = logging.getLogger(__name__)
 OO_MEDIA = "application/fhir+json; charset=utf-8"
@@ -92,7 +94,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_server(settings) as server:
             app.state.server = server
-            yield
+            assert settings.database_url
+            base = settings.base_url or f"http://{settings.host}:{settings.port}"
+            subscriptions = Subscriptions(server, base)
+            app.state.subscriptions = subscriptions
+            capabilities.register_base_decorator(decorate_capabilities)
+            dispatcher = Dispatcher(settings.database_url)
+            dispatcher.start()
+            subscriptions.start()
+            try:
+                yield
+            finally:
+                await subscriptions.stop()
+                await dispatcher.stop()
 
     app = FastAPI(
         title="FHIR R4 server",

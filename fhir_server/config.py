@@ -24,6 +24,11 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 @dataclass(slots=True)
 class Settings:
     """Everything the server needs to start; ``Settings.from_env()`` is the usual way to build one."""
@@ -39,6 +44,16 @@ class Settings:
     max_page_size: int = 1000
     pool_min: int = 2
     pool_max: int = 16
+    # AI operations ($summarize, $triage): no key → the offline (template) summarizer and rule-only triage
+    openai_api_key: str | None = None  # OPENAI_API_KEY
+    openai_base_url: str | None = None  # OPENAI_BASE_URL: any OpenAI-compatible endpoint; None → api.openai.com
+    openai_model: str = "gpt-4o-mini"  # OPENAI_MODEL
+    openai_temperature: float = 0.2  # OPENAI_TEMPERATURE
+    openai_max_tokens: int = 1200  # OPENAI_MAX_TOKENS (sent as max_completion_tokens)
+    openai_timeout: float = 60.0  # OPENAI_TIMEOUT, seconds per attempt
+    openai_max_retries: int = 2  # OPENAI_MAX_RETRIES (the client's own retries on 429/5xx/connection errors)
+    delivery_max_backoff: float = 300.0  # FHIR_DELIVERY_MAX_BACKOFF: longest wait between notification retries (s)
+    delivery_workers: int = 2  # concurrent notification deliveries per process
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,4 +64,12 @@ class Settings:
             max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", 64 * 1024 * 1024),
             max_json_depth=_int_env("FHIR_MAX_JSON_DEPTH", 100),
             pool_max=_int_env("FHIR_DB_POOL_MAX", 16),
+            openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
+            openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            openai_model=os.environ.get("OPENAI_MODEL") or "gpt-4o-mini",
+            openai_temperature=_float_env("OPENAI_TEMPERATURE", 0.2),
+            openai_max_tokens=_int_env("OPENAI_MAX_TOKENS", 1200),
+            openai_timeout=_float_env("OPENAI_TIMEOUT", 60.0),
+            openai_max_retries=_int_env("OPENAI_MAX_RETRIES", 2),
+            delivery_max_backoff=float(os.environ.get("FHIR_DELIVERY_MAX_BACKOFF", "300")),
         )

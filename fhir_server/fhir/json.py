@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 

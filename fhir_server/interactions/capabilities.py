@@ -23,6 +23,7 @@ SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
 SearchParamsFor = Callable[[str], list[Json]]
 _search_params: list[SearchParamsFor] = []
 _decorators: list[Callable[[Json], None]] = []
+_per_base: list[Callable[[Json, str], None]] = []
 
 
 def register_search_params(provider: SearchParamsFor) -> None:
@@ -40,6 +41,12 @@ def register_decorator(decorate: Callable[[Json], None]) -> None:
     """Let a component (auth, operations) add to the statement: ``rest.security``, ``operation``."""
     _decorators.append(decorate)
     _statement.cache_clear()
+
+
+def register_base_decorator(decorate: Callable[[Json, str], None]) -> None:
+    """Like ``register_decorator`` for additions that depend on the base URL: ``decorate(cs, base)``."""
+    if decorate not in _per_base:
+        _per_base.append(decorate)
 
 
 def _resource_entry(res_type: str) -> Json:
@@ -99,7 +106,10 @@ def _statement(n_operations: int = 0) -> Json:
 
 
 def capability_statement(base: str) -> Json:
-    cs = copy.copy(_statement(len(operations.registered())))
+    cached = _statement(len(operations.registered()))
+    cs = copy.deepcopy(cached) if _per_base else copy.copy(cached)
+    for decorate in _per_base:
+        decorate(cs, base)
     cs["date"] = instant(now())
     cs["implementation"] = {**cs["implementation"], "url": base}
     return cs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from fhir_server import hooks
 from fhir_server.errors import PreconditionFailed
 from fhir_server.interactions.common import Json, Outcome, check_body, check_type, from_written
 from fhir_server.interactions.read import read
@@ -50,5 +51,5 @@ async def create(
                  "diagnostics": f"If-None-Exist matched {res_type}/{found}; nothing was created"}
             ]
             return outcome
-    written = session.stage_create(res_type, resource, assigned_id)
+    written = session.stage_create(res_type, hooks.before_write(server, res_type, resource), assigned_id)
     return from_written(written, 201, f"Created {res_type}/{written.id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fhir_server import hooks
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.interactions.common import Json, Outcome, check_body, check_id, check_type, from_written
 from fhir_server.interactions.create import condition_key
@@ -21,6 +22,7 @@ async def update(
     check_type(res_type)
     check_id(res_id)
     check_body(res_type, resource, server.validate, url_id=res_id)
+    resource = hooks.before_write(server, res_type, resource)
     written = await session.stage_update(res_type, res_id, resource, if_match, method)
     if written.created:
         return from_written(written, 201, f"Created {res_type}/{res_id}")

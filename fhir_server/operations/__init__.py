@@ -88,7 +88,8 @@ def operation(
     def register(handler: Handler) -> Handler:
         op = Operation(name, handler, system, type, instance, resource_types, affects_state, definition)
         found = _REGISTRY.setdefault(name, [])
-        found[:] = [o for o in found if o.resource_types != resource_types or o.handler.__qualname__ != handler.__qualname__]
+        found[:] = [o for o in found
+                    if o.resource_types != resource_types or o.handler.__qualname__ != handler.__qualname__]
         found.append(op)
         return handler
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from fhir_server.errors import BadRequest
@@ -25,25 +26,25 @@ def _value(p: Any) -> Any:
 
 
 class Params:
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+    def __init__(self, pairs: list[tuple[builtins.str, Any]]) -> None:
         self.pairs = pairs
 
-    def names(self) -> set[str]:
+    def names(self) -> set[builtins.str]:
         return {n for n, _ in self.pairs}
 
-    def all(self, name: str) -> list[Any]:
+    def all(self, name: builtins.str) -> list[Any]:
         return [_value(v) for n, v in self.pairs if n == name]
 
-    def raw(self, name: str) -> list[Any]:
+    def raw(self, name: builtins.str) -> list[Any]:
         return [v for n, v in self.pairs if n == name]
 
-    def get(self, name: str) -> Any:
+    def get(self, name: builtins.str) -> Any:
         values = self.all(name)
         if len(values) > 1:
             raise BadRequest(f"Parameter '{name}' may appear only once")
         return values[0] if values else None
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         v = self.get(name)
         if v is None:
             return default
@@ -51,7 +52,7 @@ class Params:
             raise BadRequest(f"Parameter '{name}' must be a string")
         return v
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int | None:
         v = self.get(name)
         if v is None:
             return default
@@ -59,17 +60,17 @@ class Params:
             raise BadRequest(f"Parameter '{name}' must be an integer, not '{v}'")
         return int(v)
 
-    def bool(self, name: str, default: bool | None = None) -> bool | None:
+    def bool(self, name: builtins.str, default: builtins.bool | None = None) -> builtins.bool | None:
         v = self.get(name)
         if v is None:
             return default
         if isinstance(v, bool):
-            return v
+            return bool(v)
         if v in ("true", "false"):
             return v == "true"
         raise BadRequest(f"Parameter '{name}' must be true or false, not '{v}'")
 
-    def date(self, name: str) -> tuple[Any, Any] | None:
+    def date(self, name: builtins.str) -> tuple[Any, Any] | None:
         v = self.str(name)
         if v is None:
             return None
@@ -78,7 +79,7 @@ class Params:
         except ValueError as exc:
             raise BadRequest(f"Parameter '{name}': '{v}' is not a date/dateTime") from exc
 
-    def resource(self, name: str) -> Json | None:
+    def resource(self, name: builtins.str) -> Json | None:
         v = self.get(name)
         if v is not None and not (isinstance(v, dict) and "resourceType" in v):
             raise BadRequest(f"Parameter '{name}' must be a resource")

@@ -1,4 +1,7 @@
-"""Content negotiation (http://hl7.org/fhir/R4/http.html#mime-type): ``_format``, ``Accept``, ``Content-Type``, ``_pretty``."""
+"""Content negotiation (http://hl7.org/fhir/R4/http.html#mime-type): ``_format``, ``Accept``, ``Content-Type``.
+
+Also ``_pretty`` (indented output) and the request body size limit.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ process to leave stops it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -35,10 +36,8 @@ def start_embedded(data_dir: Path, cleanup: str = "stop") -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # another process was first
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it first
     url: str = server.get_uri(DATABASE)
     log.info("embedded PostgreSQL running in %s", data_dir / "pg")
     return url

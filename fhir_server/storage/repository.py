@@ -12,9 +12,11 @@ from typing import Any
 
 import psycopg
 
+
 # The stored JSON with resourceType moved first (JSONB keeps keys sorted by length).
 def _content_sql(t: str) -> str:
-    return f"'{{\"resourceType\":' || to_json({t}.res_type)::text || ',' || substr(({t}.content - 'resourceType')::text, 2)"
+    return (f"'{{\"resourceType\":' || to_json({t}.res_type)::text || ',' || "
+            f"substr(({t}.content - 'resourceType')::text, 2)")
 
 
 CONTENT_SQL = _content_sql("r")
@@ -96,7 +98,8 @@ class HistoryQuery:
 
 async def history(conn: Conn, q: HistoryQuery) -> list[Version]:
     """Versions newest first (R4 http.html#history), at most ``q.count + 1`` (to tell if more follow)."""
-    where, args = ["true"], []
+    where: list[str] = ["true"]
+    args: list[Any] = []
     if q.res_type is not None:
         where.append("h.res_type = %s")
         args.append(q.res_type)

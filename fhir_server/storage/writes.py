@@ -1,8 +1,10 @@
 """One database transaction of writes (DESIGN.md "Writes"): stage, then flush in bulk.
 
 Creates, updates and deletes are staged in memory (ids, versions, ``meta`` and index rows worked
-out in Python) and written by ``flush()`` with COPY into ``resource``, ``resource_history`` and the
-index tables, so a transaction Bundle of 200 entries costs a handful of round trips.
+out in Python) and written by ``flush()`` with COPY into ``resource``, ``resource_history``, the
+index tables and the ``outbox`` (one event per change, in the same transaction: no change without
+its event, no event without its change), so a transaction Bundle of 200 entries costs a handful of
+round trips.
 """
 
 from __future__ import annotations
@@ -66,6 +68,12 @@ class Locked:
     rid: int
     version: int
     deleted: bool
+
+
+def _action(w: Written) -> str:
+    if w.resource is None:
+        return "delete"
+    return "create" if w.created else "update"
 
 
 def new_id() -> str:
@@ -217,6 +225,11 @@ class WriteSession:
             [(w.rid, w.res_type, w.id, w.version, w.last_updated, w.method, w.content or None) for w in batch],
         )
         await self._write_index(old, batch)
+        await self._copy(
+            "outbox",
+            ("rid", "res_type", "id", "version", "action"),
+            [(w.rid, w.res_type, w.id, w.version, _action(w)) for w in batch],
+        )
 
     async def _assign_rids(self, batch: list[Written]) -> None:
         need = [w for w in batch if w.rid is None]
@@ -242,7 +255,6 @@ class WriteSession:
                 await self._copy(table, ("rid", *columns), rows)
 
     async def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        async with self.conn.cursor() as cur:
-            async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    await copy.write_row(row)
+        async with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)

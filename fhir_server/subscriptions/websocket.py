@@ -1,0 +1,118 @@
+"""The websocket channel (R4 subscription.html#2.46.7.2): ``bind <id>`` → ``bound <id>``, then ``ping <id>``.
+
+A client connects to ``ws[s]://[base]/websocket`` and binds to one or more Subscriptions whose
+channel is ``websocket``. Any server process may produce the notification: it announces it with
+``NOTIFY fhir_ws '<subscription id> <event number>'`` and every process forwards it to the sockets
+bound there — ``ping <id>`` for R4 subscriptions, the notification Bundle (JSON text) for
+topic-based ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import psycopg
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from fhir_server.subscriptions import notification
+from fhir_server.subscriptions.spec import SpecError, parse
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketHub:
+    """The sockets bound in this process, and the listener that feeds them."""
+
+    def __init__(self, server: Any, base: str) -> None:
+        self.server = server
+        self.base = base
+        self.bound: dict[str, set[WebSocket]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="websocket-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _listen_forever(self) -> None:
+        assert self.server.settings.database_url
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.server.settings.database_url,
+                                                                 autocommit=True) as conn:
+                    await conn.execute("LISTEN fhir_ws")
+                    async for note in conn.notifies():
+                        await self._forward(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("websocket hub lost its LISTEN connection; reconnecting")
+                await asyncio.sleep(1.0)
+
+    async def _forward(self, payload: str) -> None:
+        sub_id, _, number = payload.partition(" ")
+        sockets = list(self.bound.get(sub_id, ()))
+        if not sockets:
+            return
+        message = await self._message(sub_id, int(number) if number.isdigit() else 0)
+        for ws in sockets:
+            try:
+                await ws.send_text(message)
+            except Exception:
+                self.bound[sub_id].discard(ws)
+
+    async def _message(self, sub_id: str, number: int) -> str:
+        async with self.server.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT r.content::text, s.events, e.created, e.res_type, e.id, e.action FROM resource r "
+                "JOIN subscription_state s ON s.sub_id = r.id "
+                "LEFT JOIN subscription_event e ON e.sub_id = r.id AND e.number = %s "
+                "WHERE r.res_type = 'Subscription' AND r.id = %s", (number, sub_id))
+            row = await cur.fetchone()
+        if row is None:
+            return f"ping {sub_id}"
+        try:
+            spec = parse(orjson.loads(row[0]))
+        except SpecError:
+            return f"ping {sub_id}"
+        if not spec.backport or row[2] is None:
+            return f"ping {sub_id}"
+        event = (number, row[2], row[3], row[4], row[5], None)
+        return orjson.dumps(notification.bundle(spec, self.base, "event-notification", int(row[1]), [event])).decode()
+
+    async def _subscription_ok(self, sub_id: str) -> bool:
+        async with self.server.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT content->'channel'->>'type', content->>'status' FROM resource "
+                "WHERE res_type = 'Subscription' AND id = %s AND NOT deleted", (sub_id,))
+            row = await cur.fetchone()
+        return row is not None and row[0] == "websocket" and row[1] in ("active", "error")
+
+    async def serve(self, ws: WebSocket) -> None:
+        await ws.accept()
+        mine: set[str] = set()
+        try:
+            while True:
+                text = (await ws.receive_text()).strip()
+                verb, _, sub_id = text.partition(" ")
+                if verb != "bind" or not sub_id:
+                    await ws.send_text("error expected 'bind <subscription id>'")
+                    continue
+                if not await self._subscription_ok(sub_id):
+                    await ws.send_text(f"error {sub_id} is not an active websocket Subscription")
+                    continue
+                self.bound[sub_id].add(ws)
+                mine.add(sub_id)
+                await ws.send_text(f"bound {sub_id}")
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for sub_id in mine:
+                self.bound[sub_id].discard(ws)
