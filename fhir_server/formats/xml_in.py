@@ -63,6 +63,8 @@ def _fill(el: ET.Element, info: TypeInfo | None, out: dict[str, Any]) -> None:
             continue
         element, code = found
         _convert_child(child, name, code, element.is_array, out)
+    for key in [k for k, v in out.items() if isinstance(v, list) and "_" + k in out and all(x is None for x in v)]:
+        del out[key]  # primitives with only id/extension: the JSON form has just the "_name" array
 
 
 def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any]) -> None:
