@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fhir_server import definitions
 from fhir_server.errors import BadRequest, InvalidResource, NotFound, Unprocessable
-from fhir_server.storage.writes import Written
+from fhir_server.storage.writes import WriteSession, Written
 from fhir_server.validation import Issue
 
 Json = dict[str, Any]
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 Validator = Callable[[Json], list[Issue]]
+# Runs after a write of its resource type is staged, in the same transaction: may stage more or raise.
+WriteGuard = Callable[[WriteSession, Written], Awaitable[None]]
+_write_guards: dict[str, list[WriteGuard]] = {}
+
+
+def register_write_guard(res_type: str, guard: WriteGuard) -> None:
+    """Let a component keep an invariant across every write path (e.g. scheduling: a slot is booked once)."""
+    found = _write_guards.setdefault(res_type, [])
+    found[:] = [g for g in found if g.__qualname__ != guard.__qualname__ or g.__module__ != guard.__module__]
+    found.append(guard)
+
+
+async def guard_write(session: WriteSession, written: Written) -> None:
+    for guard in _write_guards.get(written.res_type, ()):
+        await guard(session, written)
 
 
 @dataclass(slots=True)

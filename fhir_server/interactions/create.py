@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from fhir_server import hooks
 from fhir_server.errors import PreconditionFailed
-from fhir_server.interactions.common import Json, Outcome, check_body, check_type, from_written
+from fhir_server.interactions.common import Json, Outcome, check_body, check_type, from_written, guard_write
 from fhir_server.interactions.read import read
 from fhir_server.search.conditional import parse_query
 from fhir_server.state import Server
@@ -52,4 +52,5 @@ async def create(
             ]
             return outcome
     written = session.stage_create(res_type, hooks.before_write(server, res_type, resource), assigned_id)
+    await guard_write(session, written)
     return from_written(written, 201, f"Created {res_type}/{written.id}")

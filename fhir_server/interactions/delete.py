@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_server.errors import PreconditionFailed
-from fhir_server.interactions.common import Outcome, check_id, check_type
+from fhir_server.interactions.common import Outcome, check_id, check_type, guard_write
 from fhir_server.interactions.create import condition_key
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession
@@ -17,6 +17,7 @@ async def delete(session: WriteSession, res_type: str, res_id: str, if_match: in
     if written is None:
         msg = f"{res_type}/{res_id} did not exist or was already deleted; nothing to do"
         return Outcome(204, issues=[{"severity": "information", "code": "not-found", "diagnostics": msg}])
+    await guard_write(session, written)
     return Outcome(
         204,
         version=written.version,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fhir_server import hooks
 from fhir_server.errors import BadRequest, PreconditionFailed
-from fhir_server.interactions.common import Json, Outcome, check_body, check_id, check_type, from_written
+from fhir_server.interactions.common import (
+    Json,
+    Outcome,
+    check_body,
+    check_id,
+    check_type,
+    from_written,
+    guard_write,
+)
 from fhir_server.interactions.create import condition_key
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession, new_id
@@ -24,6 +32,7 @@ async def update(
     check_body(res_type, resource, server.validate, url_id=res_id)
     resource = hooks.before_write(server, res_type, resource)
     written = await session.stage_update(res_type, res_id, resource, if_match, method)
+    await guard_write(session, written)
     if written.created:
         return from_written(written, 201, f"Created {res_type}/{res_id}")
     return from_written(written, 200, f"Updated {res_type}/{res_id} to version {written.version}")
