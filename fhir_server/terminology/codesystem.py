@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
-from fhir_server import definitions
+from fhir_server.terminology import overlay
 
 Resource = dict[str, Any]
 
@@ -130,20 +130,15 @@ def build_index(cs: Resource) -> CodeSystemIndex:
     return index
 
 
-@cache
-def _code_system_resources() -> dict[str, Resource]:
-    out: dict[str, Resource] = {}
-    for url, res in definitions.canonical_index().items():
-        if res.get("resourceType") == "CodeSystem":
-            out[url] = res
-    return out
+@lru_cache(maxsize=4096)
+def _code_system(url: str, key: int) -> CodeSystemIndex | None:
+    res = overlay.find(url, "CodeSystem")
+    return build_index(res) if res is not None else None
 
 
-@cache
 def code_system(url: str) -> CodeSystemIndex | None:
     """The index of a code system known locally (``|version`` ignored), or None."""
-    res = _code_system_resources().get(url.split("|", 1)[0])
-    return build_index(res) if res is not None else None
+    return _code_system(url.split("|", 1)[0], overlay.current().key)
 
 
 def descendants(system: str, code: str) -> set[str]:

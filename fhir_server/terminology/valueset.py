@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
-from fhir_server import definitions
+from fhir_server.terminology import overlay
 from fhir_server.terminology.codesystem import CodeSystemIndex, code_system
 
 Codes = frozenset[tuple[str, str]]
@@ -34,16 +34,27 @@ def _strip_version(url: str) -> str:
 
 def value_set(url: str) -> Resource | None:
     """The ValueSet resource for a canonical URL (``|version`` ignored), or None."""
-    res = definitions.by_canonical(url)
-    return res if res is not None and res.get("resourceType") == "ValueSet" else None
+    return overlay.find(url, "ValueSet")
 
 
 _in_progress: set[str] = set()
 _lock = threading.RLock()  # guards _in_progress: expansion is recursive and may run in threads
 
 
-@cache
-def expand(value_set_url: str) -> Codes | None:
+class _Cached:
+    """A function cached per (argument, overlay in force); ``cache_clear()`` empties the cache."""
+
+    def __init__(self, fn: Any) -> None:
+        self._fn = lru_cache(maxsize=8192)(fn)
+
+    def __call__(self, url: str) -> Any:
+        return self._fn(url, overlay.current().key)
+
+    def cache_clear(self) -> None:
+        self._fn.cache_clear()
+
+
+def _expand_once(value_set_url: str, key: int) -> Codes | None:
     """The (system, code) pairs of a value set, or None when it can't be expanded locally."""
     url = _strip_version(value_set_url)
     if url != value_set_url:
@@ -60,11 +71,16 @@ def expand(value_set_url: str) -> Codes | None:
             _in_progress.discard(url)
 
 
-@cache
-def expand_codes(value_set_url: str) -> frozenset[str] | None:
+def _expand_codes_once(value_set_url: str, key: int) -> frozenset[str] | None:
     """Only the codes of :func:`expand` (for ``code`` elements, which carry no system)."""
     codes = expand(value_set_url)
     return None if codes is None else frozenset(code for _, code in codes)
+
+
+expand = _Cached(_expand_once)
+expand.__doc__ = _expand_once.__doc__
+expand_codes = _Cached(_expand_codes_once)
+expand_codes.__doc__ = _expand_codes_once.__doc__
 
 
 def validate_code(value_set_url: str, system: str | None, code: str) -> bool | None:

@@ -1,0 +1,96 @@
+"""Extensions (http://hl7.org/fhir/R4/extensibility.html, defining-extensions.html#context).
+
+An extension is checked against its definition, found by ``url`` in the registry: where it may be
+used (``context``: an element path or type, an extension) and what it may hold (the definition's
+own cardinality, ``value[x]`` types, bindings and invariants, through the profile walker). An
+extension no registry knows is reported as the options say (error, warning, or nothing); example
+URLs (example.org, ...) are fine unless example URLs are disallowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from conformance.validation.context import Ctx, is_example_url
+from fhir_server.model import model
+from fhir_server.validation.issues import Loc, render
+
+Json = dict[str, Any]
+ProfileCheck = Callable[[Ctx, Json, str, Loc], bool]
+_INDEX = re.compile(r"\[\d+\]$")
+
+
+def where(loc: Loc) -> tuple[set[str], str]:
+    """The names the element at ``loc`` answers to in an extension context (its path from the
+    resource and from its nearest data type, without indices), and its type name."""
+    path: list[str] = []
+    local: list[str] = []
+    type_name = ""
+    m = model()
+    for raw in render(loc).split("."):
+        seg = _INDEX.sub("", raw)
+        if seg.startswith("ofType("):
+            inner = seg[7:-1]
+            if m.is_resource(inner):
+                path, local = [inner], [inner]
+            type_name = inner
+        elif not path:
+            path, local, type_name = [seg], [seg], seg
+        else:
+            if type_name and "." not in type_name and not m.is_resource(type_name):
+                local = [type_name]
+            info = m.type(type_name)
+            element = info.elements.get(seg) if info is not None else None
+            path.append(seg)
+            local.append(seg)
+            type_name = element.types[0] if element is not None and len(element.types) == 1 else ""
+    return {".".join(path), ".".join(local)}, type_name
+
+
+def _context_ok(contexts: list[Json], paths: set[str], type_name: str) -> bool:
+    if not contexts:
+        return True
+    m = model()
+    kinds = m.ancestors(type_name) if type_name else []
+    if "." in type_name:
+        kinds = [type_name, "BackboneElement", "Element"]
+    for c in contexts:
+        kind, expr = c.get("type"), str(c.get("expression", "")).replace("[x]", "")
+        if kind != "element" or expr == "Element" or expr in paths or expr in kinds:
+            return True
+        if type_name and m.is_resource(type_name) and expr in ("Resource", "DomainResource"):
+            return True
+    return False
+
+
+def check_unsliced(ctx: Ctx, ext: Json, here: Loc, parent: Loc, check_profile: ProfileCheck) -> None:
+    url = ext.get("url")
+    if not isinstance(url, str):
+        return
+    base_url = url.split("|", 1)[0]
+    sd = ctx.registry.structure_definition(base_url)
+    if sd is None or sd.get("type") != "Extension":
+        _unknown(ctx, url, here)
+        return
+    paths, type_name = where(parent)
+    if not _context_ok(sd.get("context") or [], paths, type_name):
+        shown = " / ".join(sorted(paths))
+        ctx.error("structure", f"The extension {url} is not allowed to be used at this point ({shown})", here)
+    check_profile(ctx, ext, base_url, here)
+
+
+def _unknown(ctx: Ctx, url: str, here: Loc) -> None:
+    opts = ctx.options
+    if any(url.startswith(d) for d in opts.allowed_extension_domains):
+        return
+    if is_example_url(url):
+        if opts.allow_examples:
+            return
+        ctx.error("invalid", f"Example URLs are not allowed in this context ({url})", (here, "url", -1))
+    message = f"The extension {url} could not be found so is not allowed here"
+    if opts.unknown_extensions == "error":
+        ctx.error("structure", message, here)
+    elif opts.unknown_extensions == "warning":
+        ctx.warning("structure", message, here)
