@@ -1,29 +1,30 @@
 """Running a search (http://hl7.org/fhir/R4/search.html): filters, sort, page, total, includes → a searchset Bundle.
 
 One parameterised query for the page (``count + 1`` rows to know whether a next page exists), one
-optional count, and the include queries. The ``self`` link lists only the parameters applied;
-parameters that were not applied are reported in an OperationOutcome entry (search.mode =
-outcome), or refused with 400 under ``Prefer: handling=strict``.
+optional count, and the include queries. Parameters the server does not know or support are left
+out of the ``self`` link and reported in an OperationOutcome entry (search.mode = outcome), or
+refused with 400 under ``Prefer: handling=strict`` (search.html#errors). Values the database
+cannot take (a NUL byte, a number out of range) are 400s too, never 500s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
+import psycopg
 
 from fhir_server.errors import BadRequest
-from fhir_server.fhir import summary
 from fhir_server.fhir.bundle import new_bundle
-from fhir_server.search import compartments, paging
+from fhir_server.search import compartments, paging, results
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.include import IncludeSpec, Row, included
+from fhir_server.search.include import IncludeSpec, UnknownInclude, included
 from fhir_server.search.params import Filter, SearchRequest, parse
 from fhir_server.search.registry import Registry
-from fhir_server.search.sort import SortKey, UnsortableError, sort_keys
-from fhir_server.search.sql import Cond, all_of
+from fhir_server.search.results import Row
+from fhir_server.search.sort import SortKey, UnsortableError, sort_key
+from fhir_server.search.sql import Cond, all_of, any_of
 from fhir_server.search.types import special
 from fhir_server.storage.repository import Conn, _content_sql
 
@@ -51,42 +52,75 @@ class Options:
     strict: bool = False
 
 
+@dataclass(slots=True)
+class Plan:
+    """A parsed and compiled search: what runs, and what the self link shows."""
+
+    req: SearchRequest
+    where: Cond
+    keys: list[SortKey]
+    specs: list[IncludeSpec]
+    link_params: list[tuple[str, str]]
+    ignored: list[tuple[str, str]]
+    near: Cond | None
+
+
 class SearchEngine:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     async def search(self, conn: Conn, scope: Scope, params: list[tuple[str, str]], opts: Options) -> Json:
+        plan = self.plan(scope, params, opts)
+        try:
+            return await self._run(conn, scope, plan, opts)
+        except psycopg.DataError as exc:  # e.g. a value out of the range of its column type
+            raise BadRequest(f"A search value cannot be used: {str(exc).splitlines()[0]}") from exc
+
+    def plan(self, scope: Scope, params: list[tuple[str, str]], opts: Options) -> Plan:
         req = parse(params, opts.max_count)
         compiler = Compiler(self.registry, opts.base)
         where, applied = self._where(compiler, scope, req)
-        keys = self._sort(req, scope)
         ignored = req.ignored + compiler.ignored
+        keys, sort_text = self._sort(req, scope, ignored)
+        specs, include_params = self._includes(req, ignored)
         if ignored and opts.strict:
             raise BadRequest("; ".join(f"{name}: {why}" for name, why in ignored),
                              expression=[name for name, _ in ignored])
         near = self._near(req.filters, scope)
-        if near is not None and not req.sort:
-            keys = [SortKey("near", False, near.sql)]
-        count = req.count if req.count is not None else opts.default_count
-        links_params = self._link_params(applied, req)
+        if near is not None and not keys:
+            keys = [SortKey("near", False, near.sql, "float")]
+        link = [(f.raw_name, f.link_value()) for f in applied]
+        if sort_text:
+            link.append(("_sort", sort_text))
+        link += include_params
+        for name, value in (("_count", req.count), ("_summary", req.summary), ("_total", req.total)):
+            if value is not None:
+                link.append((name, str(value)))
+        if req.elements:
+            link.append(("_elements", ",".join(req.elements)))
+        return Plan(req, where, keys, specs, link, ignored, near)
+
+    async def _run(self, conn: Conn, scope: Scope, plan: Plan, opts: Options) -> Json:
+        req = plan.req
         if req.summary == "count":
-            total = await self._count(conn, where, None)
-            return new_bundle("searchset", total=total,
-                              links=[{"relation": "self", "url": self._url(opts.base, scope.path, links_params)}])
-        cursor = paging.decode(req.cursor, len(keys)) if req.cursor else None
-        rows, more = await self._page(conn, where, keys, cursor, count, near)
-        total = await self._total(conn, req, where, cursor, rows, more)
-        bundle = new_bundle("searchset", total=total, links=self._links(opts.base, scope.path, links_params, keys,
-                                                                          rows, more, cursor, total))
-        specs = [IncludeSpec(self.registry, v, it, False) for v, it in req.includes]
-        specs += [IncludeSpec(self.registry, v, it, True) for v, it in req.revincludes]
-        extra, cut = await included(conn, specs, [r[:6] for r in rows], INCLUDE_LIMIT) if specs and rows else ([], False)
-        if cut:
-            ignored.append(("_include", f"only the first {INCLUDE_LIMIT} included resources are returned"))
-        bundle["entry"] = [self._entry(opts.base, r, "match", req, near is not None) for r in rows]
-        bundle["entry"] += [self._entry(opts.base, r, "include", req, False) for r in extra]
-        if ignored:
-            bundle["entry"].append(_outcome_entry(ignored))
+            total = await self._count(conn, plan.where, None)
+            return new_bundle("searchset", total=total, links=[
+                {"relation": "self", "url": results.url(opts.base, scope.path, plan.link_params)}])
+        count = req.count if req.count is not None else opts.default_count
+        cursor = paging.decode(req.cursor, plan.keys) if req.cursor else None
+        rows, more = await self._page(conn, plan.where, plan.keys, cursor, count, plan.near)
+        total = await self._total(conn, req, plan.where, cursor, rows, more, count)
+        bundle = new_bundle("searchset", total=total, links=results.links(
+            opts.base, scope.path, plan.link_params, plan.keys, rows, more, cursor, total))
+        extra: list[Row] = []
+        if plan.specs and rows:
+            extra, cut = await included(conn, plan.specs, [r[:6] for r in rows], INCLUDE_LIMIT)
+            if cut:
+                plan.ignored.append(("_include", f"only the first {INCLUDE_LIMIT} included resources are returned"))
+        bundle["entry"] = [results.entry(opts.base, r, "match", req, plan.near is not None) for r in rows]
+        bundle["entry"] += [results.entry(opts.base, r, "include", req, False) for r in extra]
+        if plan.ignored:
+            bundle["entry"].append(results.outcome_entry(plan.ignored))
         return bundle
 
     # ---- building the query -------------------------------------------------------------------
@@ -103,12 +137,11 @@ class SearchEngine:
             for f in req.filters:
                 per_type = []
                 for t in scope.types:
-                    sub = Compiler(self.registry, compiler.base_url)
-                    c, ok = sub.filters(t, [f])
+                    c, ok = Compiler(self.registry, compiler.base_url).filters(t, [f])
                     if ok:
-                        per_type.append(Cond(f"(r.res_type = %s AND ({c.sql}))", [t, *c.args]))
+                        per_type.append(Cond(f"r.res_type = %s AND ({c.sql})", [t, *c.args]))
                 if per_type:
-                    conds.append(Cond(" OR ".join(p.sql for p in per_type), [a for p in per_type for a in p.args]))
+                    conds.append(any_of(per_type))
                     applied.append(f)
                 else:
                     compiler.ignored.append((f.raw_name, f"'{f.code}' is not a search parameter of these types"))
@@ -117,19 +150,32 @@ class SearchEngine:
         conds.extend(scope.extra)
         return all_of(conds), applied
 
-    def _sort(self, req: SearchRequest, scope: Scope) -> list[SortKey]:
+    def _sort(self, req: SearchRequest, scope: Scope, ignored: list[tuple[str, str]]) -> tuple[list[SortKey], str]:
         res_type = scope.types[0] if len(scope.types) == 1 else None
         keys = []
         for code, desc in req.sort:
             try:
-                keys.extend(sort_keys(self.registry, res_type, [(code, desc)]))
+                keys.append(sort_key(self.registry, res_type, code, desc))
             except UnsortableError:
-                req.ignored.append(("_sort", f"cannot sort on '{code}'"))
-        return keys
+                ignored.append(("_sort", f"cannot sort on '{code}'"))
+        return keys, ",".join(("-" if k.descending else "") + k.code for k in keys)
+
+    def _includes(self, req: SearchRequest, ignored: list[tuple[str, str]]) -> tuple[list[IncludeSpec],
+                                                                                        list[tuple[str, str]]]:
+        specs, shown = [], []
+        for values, reverse in ((req.includes, False), (req.revincludes, True)):
+            for value, iterate in values:
+                name = ("_revinclude" if reverse else "_include") + (":iterate" if iterate else "")
+                try:
+                    specs.append(IncludeSpec(self.registry, value, iterate, reverse))
+                    shown.append((name, value))
+                except UnknownInclude as exc:
+                    ignored.append((f"{name}={value}", str(exc)))
+        return specs, shown
 
     def _near(self, filters: list[Filter], scope: Scope) -> Cond | None:
         for f in filters:
-            if f.code == "near" and scope.types == ["Location"] and f.values:
+            if f.code == "near" and f.modifier is None and scope.types == ["Location"] and f.values:
                 sp = self.registry.get("Location", "near")
                 if sp is None:
                     return None
@@ -168,12 +214,12 @@ class SearchEngine:
         return int(row[0]) if row else 0
 
     async def _total(self, conn: Conn, req: SearchRequest, where: Cond, cursor: paging.Cursor | None,
-                     rows: list[Row], more: bool) -> int | None:
+                     rows: list[Row], more: bool, count: int) -> int | None:
         if req.total == "none":
             return None
         if cursor is not None:
             return cursor.total
-        if not more and req.total != "estimate":
+        if not more and count > 0:
             return len(rows)
         if req.total == "accurate":
             return await self._count(conn, where, None)
@@ -187,61 +233,3 @@ class SearchEngine:
         row = await cur.fetchone()
         plan = orjson.loads(row[0]) if row else [{"Plan": {"Plan Rows": 0}}]
         return int(plan[0]["Plan"]["Plan Rows"])
-
-    # ---- building the Bundle ------------------------------------------------------------------
-
-    def _entry(self, base: str, row: Row, mode: str, req: SearchRequest, with_distance: bool) -> Json:
-        content = row[5].encode() if isinstance(row[5], str) else row[5]
-        resource: Any
-        if req.summary in ("true", "text", "data") or req.elements:
-            data = orjson.loads(content)
-            if req.summary in ("true", "text", "data"):
-                data = summary.summarize(data, req.summary)
-            if req.elements:
-                data = summary.elements(data, req.elements)
-            resource = data
-        else:
-            resource = orjson.Fragment(content)
-        search: Json = {"mode": mode}
-        if with_distance and row[-1] is not None:
-            search["extension"] = [{"url": special.DISTANCE_EXT, "valueDistance": {
-                "value": round(float(row[-1]), 3), "unit": "km", "system": "http://unitsofmeasure.org", "code": "km"}}]
-        return {"fullUrl": f"{base}/{row[1]}/{row[2]}", "resource": resource, "search": search}
-
-    def _link_params(self, applied: list[Filter], req: SearchRequest) -> list[tuple[str, str]]:
-        out = [(f.raw_name, ",".join(v.replace(",", "\\,") for v in f.values)) for f in applied]
-        return out + req.result_raw
-
-    def _url(self, base: str, path: str, params: list[tuple[str, str]]) -> str:
-        query = urlencode(params)
-        return f"{base}/{path}" + (f"?{query}" if query else "")
-
-    def _links(self, base: str, path: str, params: list[tuple[str, str]], keys: list[SortKey], rows: list[Row],
-               more: bool, cursor: paging.Cursor | None, total: int | None) -> list[Json]:
-        links = [{"relation": "self", "url": self._url(base, path, params + _cursor_param(cursor))}]
-        if cursor is not None:
-            links.append({"relation": "first", "url": self._url(base, path, params)})
-        n = len(keys)
-        forward = cursor.forward if cursor else True
-        has_next = more if forward else cursor is not None
-        has_prev = (cursor is not None) if forward else more
-        if rows and has_next:
-            last = rows[-1]
-            c = paging.Cursor(True, [last[6 + i] for i in range(n)], last[0], total)
-            links.append({"relation": "next", "url": self._url(base, path, params + [("_cursor", paging.encode(c))])})
-        if rows and has_prev:
-            first = rows[0]
-            c = paging.Cursor(False, [first[6 + i] for i in range(n)], first[0], total)
-            links.append({"relation": "previous",
-                          "url": self._url(base, path, params + [("_cursor", paging.encode(c))])})
-        return links
-
-
-def _cursor_param(cursor: paging.Cursor | None) -> list[tuple[str, str]]:
-    return [("_cursor", paging.encode(cursor))] if cursor else []
-
-
-def _outcome_entry(ignored: list[tuple[str, str]]) -> Json:
-    issues = [{"severity": "warning", "code": "not-supported", "diagnostics": f"{name} was not applied: {why}",
-               "expression": [name]} for name, why in ignored]
-    return {"resource": {"resourceType": "OperationOutcome", "issue": issues}, "search": {"mode": "outcome"}}

@@ -18,33 +18,41 @@ ITERATIONS = 4
 _COLS = "t.rid, t.res_type, t.id, t.version, t.last_updated, " + _content_sql("t")
 
 
+class UnknownInclude(Exception):
+    """An include naming a parameter this server does not know (reported, not applied)."""
+
+
 class IncludeSpec:
-    """``Type:param[:target]`` (or ``*``) resolved to reference parameter ids."""
+    """``Type:param[:target]`` (or ``*``, ``Type:*``) resolved to reference parameter ids."""
 
     def __init__(self, registry: Registry, value: str, iterate: bool, reverse: bool) -> None:
         self.value, self.iterate, self.reverse = value, iterate, reverse
         self.source_type: str | None = None
         self.target: str | None = None
+        name = "_revinclude" if reverse else "_include"
         parts = value.split(":")
-        if value == "*":
+        if value == "*":  # every reference of the matches (or, reversed, every reference to them)
             self.pids = [p.pid for t in definitions.resource_types() for p in registry.params(t).values()
-                         if p.type == "reference"] if not reverse else []
-            if reverse:
-                raise BadRequest("_revinclude=* is not supported; name [type]:[parameter]")
+                         if p.type == "reference" and p.supported]
             return
-        if len(parts) not in (2, 3) or parts[0] not in definitions.resource_types():
-            name = "_revinclude" if reverse else "_include"
+        if len(parts) not in (2, 3) or not all(parts):
             raise BadRequest(f"{name}={value}: expected [type]:[parameter][:target type]")
+        if parts[0] not in definitions.resource_types():
+            raise BadRequest(f"{name}={value}: {parts[0]} is not a resource type")
         self.source_type = parts[0]
         self.target = parts[2] if len(parts) == 3 else None
+        if self.target is not None and self.target not in definitions.resource_types():
+            raise BadRequest(f"{name}={value}: {self.target} is not a resource type")
         if parts[1] == "*":
-            self.pids = [p.pid for p in registry.params(parts[0]).values() if p.type == "reference"]
+            self.pids = [p.pid for p in registry.params(parts[0]).values() if p.type == "reference" and p.supported]
             return
         sp = registry.get(parts[0], parts[1])
-        if sp is None or sp.type != "reference":
-            raise BadRequest(f"{value}: '{parts[1]}' is not a reference parameter of {parts[0]}")
+        if sp is None:
+            raise UnknownInclude(f"'{parts[1]}' is not a search parameter of {parts[0]}")
+        if sp.type != "reference":
+            raise BadRequest(f"{name}={value}: '{parts[1]}' is not a reference parameter of {parts[0]}")
         if self.target and sp.targets and self.target not in sp.targets:
-            raise BadRequest(f"{value}: {self.target} is not a target of {parts[0]}.{parts[1]}")
+            raise BadRequest(f"{name}={value}: {self.target} is not a target of {parts[0]}.{parts[1]}")
         self.pids = [sp.pid]
 
 

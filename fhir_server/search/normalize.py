@@ -25,6 +25,32 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def split_escaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not escaped by a backslash (search.html#escaping); escapes are kept."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """A search value with its ``\\,`` ``\\$`` ``\\|`` ``\\\\`` escapes resolved."""
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\([\\,$|])", r"\1", text)
+
+
 def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

@@ -22,6 +22,8 @@ RESOURCE_LEVEL = ("Resource", "DomainResource")
 ROW_PARAMS = {"_id", "_lastUpdated"}
 # Defined without an expression in R4; there is nothing to index.
 NOT_INDEXED = {"_text", "_content", "_query"}
+SEARCH_TYPES = {"number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"}
+COMPOSITE_SECOND = {"token", "quantity", "date", "string", "number", "reference"}
 
 
 @dataclass(slots=True)
@@ -48,7 +50,18 @@ class SearchParam:
 
     @property
     def indexed(self) -> bool:
-        return self.expression is not None and self.code not in ROW_PARAMS
+        return self.expression is not None and self.code not in ROW_PARAMS and self.supported
+
+    @property
+    def supported(self) -> bool:
+        """Whether the engine can search on it (R4's 3-part MolecularSequence composites and
+        DocumentReference.relationship, whose first component is not a token, are not)."""
+        if self.code in NOT_INDEXED or self.type not in SEARCH_TYPES:
+            return False
+        if self.type == "composite":
+            kinds = tuple(c.type for c in self.components)
+            return len(kinds) == 2 and kinds[0] == "token" and kinds[1] in COMPOSITE_SECOND
+        return self.expression is not None or self.code in ROW_PARAMS
 
 
 def split_union(expression: str) -> list[str]:
@@ -85,9 +98,13 @@ def _root(branch: str) -> str:
 
 
 def branches_for(expression: str, res_type: str) -> str | None:
-    """The part of a (possibly multi-base) expression that applies to ``res_type``."""
+    """The part of a (possibly multi-base) expression that applies to ``res_type``.
+
+    A branch starts with the type it is for (``Patient.name``), with ``Resource``/``DomainResource``
+    (every type), or with an element name (``name | alias`` in InsurancePlan.name: the base itself).
+    """
     branches = split_union(expression)
-    mine = [b for b in branches if _root(b) == res_type]
+    mine = [b for b in branches if _root(b) == res_type or _root(b)[:1].islower()]
     if not mine:
         mine = [b for b in branches if _root(b) in RESOURCE_LEVEL]
     if not mine:
@@ -115,8 +132,8 @@ class Registry:
         every = [*official, *(custom or [])]
         by_url = {sp["url"]: sp for sp in every if "url" in sp}
         types = sorted(definitions.resource_types())
-        for sp in every:
-            self._add(sp, by_url, types, custom=sp not in official)
+        for n, sp in enumerate(every):
+            self._add(sp, by_url, types, custom=n >= len(official))
 
     def _add(self, sp: Json, by_url: dict[str, Json], types: list[str], custom: bool) -> None:
         bases = sp.get("base", [])
@@ -148,7 +165,7 @@ class Registry:
         return self.by_type.get(res_type, {})
 
     def indexed(self, res_type: str) -> list[SearchParam]:
-        return [p for p in self.params(res_type).values() if p.indexed and p.code not in NOT_INDEXED]
+        return [p for p in self.params(res_type).values() if p.indexed]
 
     def all(self) -> list[SearchParam]:
         return [p for params in self.by_type.values() for p in params.values()]
@@ -188,7 +205,7 @@ def capability_params(registry: Registry, res_type: str) -> list[Json]:
     """``CapabilityStatement.rest.resource.searchParam`` for a type: what the engine can search on."""
     out = []
     for sp in sorted(registry.params(res_type).values(), key=lambda p: p.code):
-        if sp.code in NOT_INDEXED or (sp.expression is None and sp.code not in ROW_PARAMS):
+        if not sp.supported:
             continue
         entry: Json = {"name": sp.code, "type": sp.type}
         if sp.url:

@@ -1,4 +1,8 @@
-"""SQL fragments for search: parameterised conditions that compose with AND / OR / NOT."""
+"""SQL fragments for search (http://hl7.org/fhir/R4/search.html): parameterised conditions that compose.
+
+Every value a client sends travels as a ``%s`` argument; only identifiers the server chose (table
+names, aliases, integer pids) are written into the SQL text.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ class Cond:
 
 
 def any_of(conds: list[Cond]) -> Cond:
+    if not conds:
+        return Cond("false")
     if len(conds) == 1:
         return conds[0]
     return Cond(" OR ".join(f"({c.sql})" for c in conds), [a for c in conds for a in c.args])
@@ -32,9 +38,11 @@ def all_of(conds: list[Cond]) -> Cond:
 
 
 def rows_match(table: str, cond: Cond, alias: str = "r") -> Cond:
-    """The resource ``alias`` has an index row in ``table`` satisfying ``cond``."""
+    """The resource ``alias`` has an index row in ``table`` satisfying ``cond`` (a semi-join)."""
     return Cond(f"{alias}.rid IN (SELECT rid FROM {table} WHERE {cond.sql})", list(cond.args))
 
 
 def no_rows_match(table: str, cond: Cond, alias: str = "r") -> Cond:
-    return Cond(f"{alias}.rid NOT IN (SELECT rid FROM {table} WHERE {cond.sql})", list(cond.args))
+    """The resource ``alias`` has no such row (an anti-join: resources without any value qualify)."""
+    return Cond(f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.rid = {alias}.rid AND ({cond.sql}))",
+                list(cond.args))

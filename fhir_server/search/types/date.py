@@ -8,7 +8,7 @@ A search value is a range too, compared with the R4 prefix rules.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_server.errors import BadRequest
@@ -21,7 +21,7 @@ TABLE = "idx_date"
 COLUMNS = ("pid", "lo", "hi")
 MODIFIERS = ("missing",)
 LOWEST = datetime(1, 1, 1, tzinfo=UTC)
-HIGHEST = datetime(9999, 12, 31, tzinfo=UTC)
+HIGHEST = datetime.max.replace(tzinfo=UTC)  # an open end: ongoing
 
 
 def _range(text: Any) -> tuple[datetime, datetime] | None:
@@ -31,7 +31,7 @@ def _range(text: Any) -> tuple[datetime, datetime] | None:
             return None
     try:
         return date_range(text.lstrip("@"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -72,36 +72,51 @@ def extract(items: list[TypedValue], pid: int) -> Iterator[tuple[Any, ...]]:
 
 
 def search_range(text: str, name: str) -> tuple[datetime, datetime]:
+    """The [low, high) range a search value denotes (its precision matters: ``2013-01`` is the month)."""
+    if len(text) > 40:
+        raise BadRequest(f"{name}: '{text[:40]}…' is not a valid date")
     try:
         return date_range(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"{name}: '{text}' is not a valid date (e.g. 2013-01-14 or 2013-01-14T10:00:00Z)") from exc
 
 
 def condition(prefix: str, sl: datetime, sh: datetime, lo: str = "lo", hi: str = "hi") -> Cond:
-    """Rows whose [lo, hi) stands in relation ``prefix`` to the search range [sl, sh)."""
-    eq = (f"{lo} >= %s AND {hi} <= %s", [sl, sh])
+    """Rows whose [lo, hi) stands in relation ``prefix`` to the search range [sl, sh) (search.html#prefix).
+
+    eq: the search range contains the value's range; ne: it does not; gt/lt: the value's range
+    reaches past the search range's end / before its start; ge/le: gt/lt or eq; sa/eb: the value's
+    range starts after / ends before the search range; ap: the ranges overlap once the search
+    range is widened by 10 % of its distance from now. Each form keeps one side of the index usable.
+    """
+    eq_sql, eq_args = f"{lo} >= %s AND {lo} < %s AND {hi} <= %s", [sl, sh, sh]
     if prefix == "eq":
-        return Cond(*eq)
+        return Cond(eq_sql, eq_args)
     if prefix == "ne":
-        return Cond(f"NOT ({eq[0]})", eq[1])
+        return Cond(f"NOT ({eq_sql})", eq_args)
     if prefix == "gt":
         return Cond(f"{hi} > %s", [sh])
     if prefix == "lt":
         return Cond(f"{lo} < %s", [sl])
     if prefix == "ge":
-        return Cond(f"{hi} > %s OR ({eq[0]})", [sh, *eq[1]])
+        return Cond(f"{hi} > %s OR ({eq_sql})", [sh, *eq_args])
     if prefix == "le":
-        return Cond(f"{lo} < %s OR ({eq[0]})", [sl, *eq[1]])
+        return Cond(f"{lo} < %s OR ({eq_sql})", [sl, *eq_args])
     if prefix == "sa":
         return Cond(f"{lo} >= %s", [sh])
     if prefix == "eb":
         return Cond(f"{hi} <= %s", [sl])
-    # ap: overlap, after widening the search range by 10 % of its distance from now
+    low, high = approximate(sl, sh)
+    return Cond(f"{lo} < %s AND {hi} > %s", [high, low])
+
+
+def approximate(sl: datetime, sh: datetime) -> tuple[datetime, datetime]:
+    """The search range of ``ap``: widened on both sides by 10 % of the gap between it and now (R4's advice)."""
     now = datetime.now(UTC)
-    gap = max(abs(now - sl), abs(now - sh))
-    widen = max(gap / 10, timedelta(0))
-    return Cond(f"{lo} < %s AND {hi} > %s", [sh + widen, sl - widen])
+    widen = max(abs(now - sl), abs(now - sh)) / 10
+    low = sl - widen if sl - LOWEST > widen else LOWEST
+    high = sh + widen if HIGHEST - sh > widen else HIGHEST
+    return low, high
 
 
 def compile(pid: int, raw: str, modifier: str | None, name: str = "date") -> Cond:

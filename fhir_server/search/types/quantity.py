@@ -14,7 +14,7 @@ from typing import Any
 
 from fhir_server.errors import BadRequest
 from fhir_server.fhirpath import TypedValue
-from fhir_server.search.normalize import UCUM, canonical, decimal
+from fhir_server.search.normalize import UCUM, canonical, decimal, split_escaped, unescape
 from fhir_server.search.sql import Cond, any_of
 from fhir_server.search.types.prefix import parse_number, split_prefix
 
@@ -66,14 +66,22 @@ def _value_cond(prefix: str, value: Decimal, low: Decimal, high: Decimal, lo: st
     return Cond(*conds[prefix])
 
 
-def match(raw: str, name: str = "quantity") -> Cond:
+def parse(raw: str, name: str) -> tuple[str, str, str, str]:
+    """(prefix, number, system, code) of ``[prefix]number[|system|code]``."""
     prefix, rest = split_prefix(raw)
-    number, _, unit_part = rest.partition("|")
-    system, bar, code = unit_part.partition("|")
-    if unit_part and not bar:
-        raise BadRequest(f"{name}: '{raw}' must be [prefix]value[|system|code] (two '|' when a unit is given)")
+    parts = split_escaped(rest, "|")
+    if len(parts) == 1:
+        return prefix, parts[0], "", ""
+    if len(parts) != 3:
+        raise BadRequest(f"{name}: '{raw}' must be [prefix]number[|system|code] (two '|' when a unit is given)")
+    return prefix, parts[0], unescape(parts[1]), unescape(parts[2])
+
+
+def match(raw: str, name: str = "quantity", col: str = "") -> Cond:
+    """Condition on one quantity index row; ``col`` prefixes the column names (``c2_`` in idx_composite)."""
+    prefix, number, system, code = parse(raw, name)
     value, low, high = parse_number(number, name)
-    raw_cond = _value_cond(prefix, value, low, high, "lo", "hi")
+    raw_cond = _value_cond(prefix, value, low, high, f"{col}lo", f"{col}hi")
     if not system and not code:
         return raw_cond
     options: list[Cond] = []
@@ -81,14 +89,16 @@ def match(raw: str, name: str = "quantity") -> Cond:
     if canon is not None:
         c_low, c_high = canonical(low, UCUM, code), canonical(high, UCUM, code)
         assert c_low and c_high
-        cond = _value_cond(prefix, canon[1], c_low[1], c_high[1], "canon_lo", "canon_hi")
-        options.append(Cond(f"canon_code = %s AND ({cond.sql})", [canon[0], *cond.args]))
+        cond = _value_cond(prefix, canon[1], c_low[1], c_high[1], f"{col}canon_lo", f"{col}canon_hi")
+        options.append(Cond(f"{col}canon_code = %s AND ({cond.sql})", [canon[0], *cond.args]))
+    unit = f"{col}text" if col else "unit"
     if system and code:
-        options.append(Cond(f"system = %s AND code = %s AND ({raw_cond.sql})", [system, code, *raw_cond.args]))
+        options.append(Cond(f"{col}system = %s AND {col}code = %s AND ({raw_cond.sql})",
+                            [system, code, *raw_cond.args]))
     elif code:
-        options.append(Cond(f"(code = %s OR unit = %s) AND ({raw_cond.sql})", [code, code, *raw_cond.args]))
+        options.append(Cond(f"({col}code = %s OR {unit} = %s) AND ({raw_cond.sql})", [code, code, *raw_cond.args]))
     else:
-        options.append(Cond(f"system = %s AND ({raw_cond.sql})", [system, *raw_cond.args]))
+        options.append(Cond(f"{col}system = %s AND ({raw_cond.sql})", [system, *raw_cond.args]))
     return any_of(options)
 
 

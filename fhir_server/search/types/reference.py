@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from fhir_server import definitions
 from fhir_server.errors import BadRequest
 from fhir_server.fhirpath import TypedValue
-from fhir_server.search.normalize import parse_reference
+from fhir_server.search.normalize import parse_reference, split_escaped, unescape
 from fhir_server.search.sql import Cond, any_of
 
 TABLE = "idx_reference"
 COLUMNS = ("pid", "target_type", "target_id", "url", "version", "ident_system", "ident_value")
-MODIFIERS = ("identifier", "missing", "type")
+MODIFIERS = ("identifier", "missing")  # and :[type]
 
 Row = tuple[Any, ...]
 
@@ -27,7 +28,9 @@ def rows(item: TypedValue, pid: int, base: str | None) -> Iterator[Row]:
     v = item.value
     if isinstance(v, dict):
         ref = v.get("reference")
-        ident = v.get("identifier") if isinstance(v.get("identifier"), dict) else {}
+        ident = v.get("identifier")
+        if not isinstance(ident, dict):
+            ident = {}
         isys, ival = ident.get("system"), ident.get("value")
         if isinstance(ref, str):
             t, i, url, version = parse_reference(ref, base)
@@ -52,19 +55,30 @@ def extract(items: list[TypedValue], pid: int, base: str | None = None) -> Itera
                 yield row
 
 
-def match(value: str, modifier: str | None, targets: tuple[str, ...], base: str | None) -> Cond:
+def _identifier(value: str) -> Cond:
+    parts = [unescape(p) for p in split_escaped(value, "|")]
+    if len(parts) == 1:
+        return Cond("ident_value = %s", [parts[0]])
+    if len(parts) != 2:
+        raise BadRequest(f":identifier takes [system]|[value], not '{value}'")
+    system, code = parts
+    if system and code:
+        return Cond("ident_system = %s AND ident_value = %s", [system, code])
+    if code:
+        return Cond("ident_value = %s AND ident_system IS NULL", [code])
+    if system:
+        return Cond("ident_system = %s", [system])
+    raise BadRequest("A :identifier value '|' names neither a system nor a value")
+
+
+def match(raw: str, modifier: str | None, targets: tuple[str, ...], base: str | None) -> Cond:
     """Condition on one idx_reference row (without pid) for one value."""
     if modifier == "identifier":
-        system, bar, code = value.partition("|")
-        if not bar:
-            return Cond("ident_value = %s", [value])
-        if system and code:
-            return Cond("ident_system = %s AND ident_value = %s", [system, code])
-        if code:
-            return Cond("ident_value = %s AND ident_system IS NULL", [code])
-        return Cond("ident_system = %s", [system])
+        return _identifier(raw)
+    value = unescape(raw)
     type_filter = modifier  # :Patient
-    if type_filter and targets and type_filter not in targets:
+    if type_filter and (type_filter not in definitions.resource_types()
+                        or (targets and type_filter not in targets)):
         raise BadRequest(f"':{type_filter}' is not a target type of this parameter ({', '.join(targets)})")
     if "/" not in value and ":" not in value:  # a bare id
         if type_filter:
@@ -74,6 +88,8 @@ def match(value: str, modifier: str | None, targets: tuple[str, ...], base: str 
     if t and i:
         if type_filter and type_filter != t:
             raise BadRequest(f"'{value}' is not a {type_filter} reference")
+        if url:  # an absolute URL on this server: the local resource, or a reference written that way
+            return Cond("(target_id = %s AND target_type = %s) OR url = %s", [i, t, url])
         return Cond("target_id = %s AND target_type = %s", [i, t])
     if url:
         if version:

@@ -48,7 +48,8 @@ def parse_near(value: str) -> tuple[float, float, float]:
     unit = parts[3] if len(parts) > 3 and parts[3] else "km"
     if unit not in UNITS_KM:
         raise BadRequest(f"near: unknown distance unit '{unit}' (use km, m or mi)")
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or distance < 0 or math.isinf(distance):
+    finite = all(math.isfinite(x) for x in (lat, lon, distance))
+    if not finite or not (-90 <= lat <= 90 and -180 <= lon <= 180) or distance < 0:
         raise BadRequest(f"near: '{value}' is out of range")
     return lat, lon, distance * UNITS_KM[unit]
 
@@ -62,7 +63,7 @@ def distance_sql(lat: float, lon: float) -> str:
     )
 
 
-def compile(pid: int, value: str, modifier: str | None) -> Cond:
+def compile(pid: int, value: str, modifier: str | None, name: str = "near") -> Cond:
     lat, lon, km = parse_near(value)
     dlat = math.degrees(km / EARTH_KM)
     coslat = math.cos(math.radians(lat))

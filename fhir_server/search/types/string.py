@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fhir_server.fhirpath import TypedValue
-from fhir_server.search.normalize import fold, like_escape
+from fhir_server.search.normalize import fold, like_escape, unescape
 from fhir_server.search.sql import Cond
 
 TABLE = "idx_string"
@@ -55,11 +55,12 @@ def extract(items: list[TypedValue], pid: int) -> Iterator[tuple[Any, ...]]:
                 yield (pid, fold(text), text)
 
 
-def compile(pid: int, value: str, modifier: str | None) -> Cond:
+def compile(pid: int, value: str, modifier: str | None, name: str = "string") -> Cond:
     """Rows of ``idx_string`` for ``pid`` matching one value."""
+    value = unescape(value)
     if modifier == "exact":
-        return Cond("pid = %s AND exact = %s", [pid, value])
-    folded = like_escape(fold(value))
+        return Cond("pid = %s AND exact = %s", [pid, value[:MAX_LEN]])
+    folded = like_escape(fold(value)[:MAX_LEN])
     if modifier == "contains":
         return Cond("pid = %s AND norm LIKE %s", [pid, f"%{folded}%"])
     return Cond("pid = %s AND norm LIKE %s", [pid, f"{folded}%"])

@@ -14,7 +14,7 @@ from typing import Any
 from fhir_server import terminology
 from fhir_server.errors import BadRequest
 from fhir_server.fhirpath import TypedValue
-from fhir_server.search.normalize import fold, like_escape
+from fhir_server.search.normalize import fold, like_escape, split_escaped, unescape
 from fhir_server.search.sql import Cond, any_of
 
 TABLE = "idx_token"
@@ -44,10 +44,12 @@ def rows(item: TypedValue, pid: int, implicit_system: str | None) -> Iterator[Ro
         if t == "CodeableConcept":
             text = _text(v.get("text"))
             codings = v.get("coding") or []
+            displays = set()
             for c in codings:
                 if isinstance(c, dict) and (row := _coding(pid, c, text)):
+                    displays.add(row[3])
                     yield row
-            if text and not codings:
+            if text and text not in displays:  # CodeableConcept.text, for :text (no code: no other match)
                 yield (pid, None, None, text, 0)
         elif t == "Coding":
             if row := _coding(pid, v):
@@ -62,8 +64,12 @@ def rows(item: TypedValue, pid: int, implicit_system: str | None) -> Iterator[Ro
                     if isinstance(c, dict) and isinstance(c.get("code"), str):
                         yield (pid, c.get("system"), f"{c['code']}|{value}", None, OF_TYPE)
         elif t == "ContactPoint":
+            # R4 search.html#token: a ContactPoint token has no URI, only the value; the
+            # ContactPoint.system (phone, email...) is indexed as well so phone|555-1234 also works
             if isinstance(v.get("value"), str):
-                yield (pid, v.get("system"), v["value"], None, 0)
+                yield (pid, None, v["value"][:MAX_LEN], None, 0)
+                if isinstance(v.get("system"), str):
+                    yield (pid, v["system"], v["value"][:MAX_LEN], None, 0)
         elif t in ("Quantity", "Age", "Duration", "Distance", "Count", "Money"):
             code = v.get("code") or v.get("currency")
             if isinstance(code, str):
@@ -87,11 +93,13 @@ def extract(items: list[TypedValue], pid: int, implicit_system: str | None = Non
 
 
 def _split(value: str) -> tuple[str | None, str | None, bool]:
-    """(system, code, has_bar) of ``system|code``."""
-    if "|" not in value:
-        return None, value, False
-    system, _, code = value.partition("|")
-    return system, code, True
+    """(system, code, has_bar) of ``system|code`` (``\\|`` is a literal bar)."""
+    parts = split_escaped(value, "|")
+    if len(parts) == 1:
+        return None, unescape(value), False
+    if len(parts) > 2:
+        raise BadRequest(f"A token is [system]|[code]; '{value}' has more than one '|' (escape it as \\|)")
+    return unescape(parts[0]), unescape(parts[1]), True
 
 
 def _codes_condition(codes: frozenset[tuple[str, str]] | set[tuple[str, str]]) -> Cond:
@@ -123,16 +131,16 @@ def _hierarchy(value: str, down: bool) -> Cond:
 def match(value: str, modifier: str | None) -> Cond:
     """Condition on one idx_token row (without pid) for one search value."""
     if modifier == "text":
-        folded = like_escape(fold(value))
+        folded = like_escape(fold(unescape(value)))
         return Cond("kind = 0 AND (text LIKE %s OR text LIKE %s)", [f"{folded}%", f"% {folded}%"])
     if modifier == "of-type":
-        parts = value.split("|")
+        parts = [unescape(p) for p in split_escaped(value, "|")]
         if len(parts) != 3 or not parts[1] or not parts[2]:
             raise BadRequest(f":of-type needs [type system]|[type code]|[identifier value], not '{value}'")
         sql = "kind = 1 AND code = %s" + (" AND system = %s" if parts[0] else "")
         return Cond(sql, [f"{parts[1]}|{parts[2]}", *([parts[0]] if parts[0] else [])])
     if modifier in ("in", "not-in"):
-        cond = _codes_condition(_value_set(value))
+        cond = _codes_condition(_value_set(unescape(value)))
         return Cond(f"kind = 0 AND ({cond.sql})", cond.args)
     if modifier in ("below", "above"):
         cond = _hierarchy(value, modifier == "below")
