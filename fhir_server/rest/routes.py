@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -173,8 +173,11 @@ async def _search(request: Request, res_type: str) -> Response:
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
             raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
-        form = await request.form()
-        params += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        body = await read_body(request, server.settings.max_body_bytes)
+        try:
+            params += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise BadRequest("The POST _search body is not UTF-8 form data") from exc
     async with server.pool.connection() as conn:
         bundle = await search.search(server, conn, base_url(request), res_type, params, prefer(request))
     return json_response(bundle, fmt)
