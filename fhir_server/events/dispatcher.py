@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 FANOUT_LOCK = 727_002
 BATCH = 500
 POLL_SECONDS = 5.0
+DEBOUNCE = 0.02
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,6 +121,7 @@ class Dispatcher:
                         await asyncio.sleep(1.0)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll)
+                    await asyncio.sleep(DEBOUNCE)  # let a burst of commits gather into one batch
                     self._wake.clear()
         finally:
             listener.cancel()

@@ -70,6 +70,31 @@ class Locked:
     deleted: bool
 
 
+PIPELINE_ROWS = 64  # up to this many rows for a table, pipelined INSERTs beat a COPY
+
+
+class RidAllocator:
+    """Resource row ids from ``resource_rid_seq``, fetched in blocks (one round trip per block, not per write)."""
+
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._free: dict[str, list[int]] = {}
+
+    async def take(self, conn: Conn, n: int) -> list[int]:
+        key = conn.info.dsn
+        free = self._free.setdefault(key, [])
+        if len(free) < n:
+            cur = await conn.execute("SELECT nextval('resource_rid_seq') FROM generate_series(1, %s)",
+                                     (n - len(free) + self.BLOCK,))
+            free.extend(r[0] for r in await cur.fetchall())
+        taken, self._free[key] = free[:n], free[n:]
+        return taken
+
+
+_rids = RidAllocator()
+
+
 def _action(w: Written) -> str:
     if w.resource is None:
         return "delete"
@@ -196,63 +221,46 @@ class WriteSession:
         return w
 
     async def flush(self) -> None:
-        """Write everything staged so far."""
+        """Write everything staged so far: small sets as pipelined INSERTs (one round trip), large ones by COPY."""
         batch, self.pending = self.pending, []
         if not batch:
             return
         await self._assign_rids(batch)
-        new = [w for w in batch if w.is_new_row]
         old = [w for w in batch if not w.is_new_row]
-        if new:
-            await self._copy(
-                "resource",
-                ("rid", "res_type", "id", "version", "last_updated", "deleted", "content"),
-                [(w.rid, w.res_type, w.id, w.version, w.last_updated, False, w.content) for w in new],
-            )
-        if old:
-            async with self.conn.cursor() as cur:
+        inserts: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]] = [
+            ("resource", ("rid", "res_type", "id", "version", "last_updated", "deleted", "content"),
+             [(w.rid, w.res_type, w.id, w.version, w.last_updated, False, w.content) for w in batch if w.is_new_row]),
+            ("resource_history", ("rid", "res_type", "id", "version", "last_updated", "method", "content"),
+             [(w.rid, w.res_type, w.id, w.version, w.last_updated, w.method, w.content or None) for w in batch]),
+        ]
+        for table, columns in self.indexer.tables.items():
+            inserts.append((table, ("rid", *columns),
+                            [(w.rid, *row) for w in batch for row in w.index.get(table, ())]))
+        inserts.append(("outbox", ("rid", "res_type", "id", "version", "action"),
+                        [(w.rid, w.res_type, w.id, w.version, _action(w)) for w in batch]))
+        big = [t for t in inserts if len(t[2]) > PIPELINE_ROWS]
+        async with self.conn.pipeline(), self.conn.cursor() as cur:
+            if old:
                 await cur.executemany(
                     "UPDATE resource SET version = %s, last_updated = %s, deleted = %s, content = %s::jsonb "
                     "WHERE rid = %s",
-                    [
-                        (w.version, w.last_updated, w.resource is None, w.content or None, w.rid)
-                        for w in old
-                    ],
+                    [(w.version, w.last_updated, w.resource is None, w.content or None, w.rid) for w in old],
                 )
-        await self._copy(
-            "resource_history",
-            ("rid", "res_type", "id", "version", "last_updated", "method", "content"),
-            [(w.rid, w.res_type, w.id, w.version, w.last_updated, w.method, w.content or None) for w in batch],
-        )
-        await self._write_index(old, batch)
-        await self._copy(
-            "outbox",
-            ("rid", "res_type", "id", "version", "action"),
-            [(w.rid, w.res_type, w.id, w.version, _action(w)) for w in batch],
-        )
+                rids = [w.rid for w in old]
+                for table in self.indexer.tables:
+                    await cur.execute(f"DELETE FROM {table} WHERE rid = ANY(%s)", (rids,))
+            for table, columns, rows in inserts:
+                if rows and len(rows) <= PIPELINE_ROWS:
+                    marks = ", ".join(["%s"] * len(columns))
+                    await cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        for table, columns, rows in big:
+            await self._copy(table, columns, rows)
 
     async def _assign_rids(self, batch: list[Written]) -> None:
         need = [w for w in batch if w.rid is None]
-        if not need:
-            return
-        cur = await self.conn.execute(
-            "SELECT nextval('resource_rid_seq') FROM generate_series(1, %s)", (len(need),)
-        )
-        for w, (rid,) in zip(need, await cur.fetchall(), strict=True):
-            w.rid = rid
-
-    async def _write_index(self, old: list[Written], batch: list[Written]) -> None:
-        tables = self.indexer.tables
-        if not tables:
-            return
-        if old:
-            rids = [w.rid for w in old]
-            for table in tables:
-                await self.conn.execute(f"DELETE FROM {table} WHERE rid = ANY(%s)", (rids,))
-        for table, columns in tables.items():
-            rows = [(w.rid, *row) for w in batch for row in w.index.get(table, ())]
-            if rows:
-                await self._copy(table, ("rid", *columns), rows)
+        if need:
+            for w, rid in zip(need, await _rids.take(self.conn, len(need)), strict=True):
+                w.rid = rid
 
     async def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         async with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
