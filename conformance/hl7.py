@@ -115,7 +115,7 @@ def _parse(name: str, text: str) -> Json:
 
 def _resources(res: Json) -> list[Json]:
     """A conformance resource, or those inside a Bundle."""
-    if res.get("resourceType") == "Bundle":
+    if res.get("resourceType") in ("Bundle",):
         return [e["resource"] for e in res.get("entry") or () if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     return [res]
 
@@ -128,6 +128,7 @@ def options(case: Json) -> Options:
         validate_contained=case.get("validateContains") != "IGNORE",
         markdown_no_html=bool(case.get("noHtmlInMarkdown", False)),
         allowed_extension_domains=(domain,) if isinstance(domain, str) else (),
+        resolve_references=str(case.get("validateReference", "")).startswith("CHECK_EXISTS"),
     )
 
 
@@ -162,16 +163,28 @@ def _run_step(case: Json, cases: Cases, step: str, want: int, support: list[str]
     except (BadRequest, FhirXmlError) as exc:
         result.found, result.messages = 1, [f"not parsed: {exc}"]
         return result
-    profiles: list[str] = []
+    profiles = _global_profiles(loaded, resource)
     if source is not None:
         url = next((r.get("url") for r in loaded if source in support and r.get("resourceType") == "StructureDefinition"
                     and _parse(source, cases.files[source]).get("url") == r.get("url")), None)
-        profiles = [url] if isinstance(url, str) else []
+        profiles += [url] if isinstance(url, str) else []
     issues = validate(resource, registry=registry, profiles=profiles, options=options(case))
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     result.found = len(errors)
     result.messages = [f"{i.expression}: {i.message}" for i in errors]
     return result
+
+
+def _global_profiles(loaded: list[Json], resource: Json) -> list[str]:
+    """ImplementationGuide.global: the profile every resource of a type must meet."""
+    out: list[str] = []
+    for ig in loaded:
+        if ig.get("resourceType") != "ImplementationGuide":
+            continue
+        for g in ig.get("global") or ():
+            if isinstance(g, dict) and g.get("type") == resource.get("resourceType") and isinstance(g.get("profile"), str):
+                out.append(g["profile"])
+    return out
 
 
 def run(cases: Cases) -> list[Step]:

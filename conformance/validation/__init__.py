@@ -33,10 +33,13 @@ def server_registry() -> Registry:
 def validate(resource: Any, *, registry: Registry | None = None, profiles: list[str] | tuple[str, ...] = (),
              options: Options | None = None, structure: bool = True) -> list[Issue]:
     """All issues of ``resource`` against the base R4 definitions and ``profiles`` (and its claims)."""
+    opts = options or Options()
     issues = structural.validate(resource) if structure else []
+    if not opts.validate_contained:
+        issues = [i for i in issues if ".contained[" not in i.expression]
     if not isinstance(resource, dict) or any(i.code == "not-supported" for i in issues):
         return issues
-    ctx = Ctx(registry or _SERVER, options or Options())
+    ctx = Ctx(registry or _SERVER, opts)
     try:
         check_resource(ctx, resource, None, list(profiles))
     except RecursionError:

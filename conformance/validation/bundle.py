@@ -17,7 +17,7 @@ from fhir_server.fhirpath.resolve import literal
 from fhir_server.validation.issues import Loc
 
 Json = dict[str, Any]
-_ABSOLUTE = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|urn:(?:uuid|oid):)")
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _RESTFUL = re.compile(r"https?://.*/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -87,6 +87,9 @@ def _keys(e: Json) -> set[str]:
     out = {e["fullUrl"]} if isinstance(e.get("fullUrl"), str) else set()
     if "id" in res:
         out.add(f"{res.get('resourceType')}/{res['id']}")
+        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        if "versionId" in meta:
+            out.add(f"{res.get('resourceType')}/{res['id']}/_history/{meta['versionId']}")
     return out
 
 

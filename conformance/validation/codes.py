@@ -1,6 +1,7 @@
 """Bindings (http://hl7.org/fhir/R4/terminologies.html#strength) of code, Coding, CodeableConcept, Quantity, string, uri.
 
-required: a code from the value set, else an error; extensible: a warning when no coding is in the
+required: a code from the value set, else an error (also for each required additional binding,
+R5's ``binding.additional`` as its R4 cross-version extension); extensible: a warning when no coding is in the
 value set (a CodeableConcept with only text is fine); preferred and example bind nothing. Value sets
 are expanded by :mod:`fhir_server.terminology` with the registry's ValueSets and CodeSystems in force;
 when one can't be expanded locally (SNOMED CT, LOINC, ...) nothing is claimed about the code.
@@ -45,7 +46,11 @@ def in_value_set(url: str, pairs: list[tuple[str | None, str]]) -> bool | None:
 
 
 def check(ctx: Ctx, value: Any, type_code: str, node: Node, loc: Loc) -> None:
-    if node.binding is None or type_code not in CODED:
+    if type_code not in CODED:
+        return
+    for url in node.additional:
+        _required(ctx, url, codings(value, type_code), loc)
+    if node.binding is None:
         return
     strength, url = node.binding
     if strength not in ("required", "extensible"):
@@ -62,6 +67,15 @@ def check(ctx: Ctx, value: Any, type_code: str, node: Node, loc: Loc) -> None:
         ctx.error("code-invalid", f"The code provided ({shown}) was not found in the value set {url}", loc)
     else:
         ctx.warning("code-invalid", f"None of the codes provided ({shown}) are in the extensible value set {url}", loc)
+
+
+def _required(ctx: Ctx, url: str, pairs: list[tuple[str | None, str]], loc: Loc) -> None:
+    if not pairs:
+        return
+    with terminology_of(ctx):
+        verdict = in_value_set(url, pairs)
+    if verdict is False:
+        ctx.error("code-invalid", f"None of the codings provided are in the value set {url} (additional binding)", loc)
 
 
 def terminology_of(ctx: Ctx) -> Any:

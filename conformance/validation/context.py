@@ -16,6 +16,7 @@ from fhir_server.validation.issues import Issue, Loc, render
 
 Json = dict[str, Any]
 EXAMPLE_HOSTS = ("example.org", "example.com", "acme.com", "acme.org")
+EXAMPLE_EXTENSION_HOSTS = ("example.org", "acme.com")  # the reference validator's tolerated extension hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Options:
     markdown_no_html: bool = False  # markdown that embeds HTML tags is an error
     allowed_extension_domains: tuple[str, ...] = ()
     bundle_references: bool = True  # document/message Bundles must resolve their references inside
+    resolve_references: bool = False  # every relative reference in a Bundle/Parameters must resolve in it
 
 
 @dataclass(slots=True)
@@ -53,17 +55,32 @@ class Ctx:
                    self.depth)
 
     def resolver(self, reference: str) -> Json | None:
-        """A resource of the Bundles being walked, by ``fullUrl`` or ``Type/id``."""
-        for bundle in reversed(self.bundles):
-            for entry in bundle.get("entry") or ():
-                if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-                    continue
-                res = entry["resource"]
-                if entry.get("fullUrl") == reference or reference == f"{res.get('resourceType')}/{res.get('id')}":
-                    return res  # type: ignore[no-any-return]
+        """A resource of the Bundles (or Parameters) being walked, by ``fullUrl`` or ``Type/id``."""
+        for container in reversed(self.bundles):
+            for full_url, res in _members(container):
+                if full_url == reference or reference == f"{res.get('resourceType')}/{res.get('id')}":
+                    return res
+                if full_url and full_url.endswith("/" + reference) and "/" in reference:
+                    return res
         return None
 
 
-def is_example_url(url: str) -> bool:
+def _members(container: Json) -> list[tuple[str | None, Json]]:
+    """(fullUrl, resource) of a Bundle's entries, or of a Parameters' resources (parts included)."""
+    if container.get("resourceType") == "Bundle":
+        return [(e.get("fullUrl"), e["resource"]) for e in container.get("entry") or ()
+                if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    out: list[tuple[str | None, Json]] = []
+    stack = list(container.get("parameter") or ())
+    while stack:
+        p = stack.pop()
+        if isinstance(p, dict):
+            if isinstance(p.get("resource"), dict):
+                out.append((None, p["resource"]))
+            stack.extend(p.get("part") or ())
+    return out
+
+
+def is_example_url(url: str, hosts: tuple[str, ...] = EXAMPLE_HOSTS) -> bool:
     host = url.split("://", 1)[-1].split("/", 1)[0].lower()
-    return any(host == h or host.endswith("." + h) for h in EXAMPLE_HOSTS)
+    return any(host == h or host.endswith("." + h) for h in hosts)

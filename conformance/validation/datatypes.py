@@ -4,6 +4,7 @@
 - Coding: ``system`` is an absolute URI, and names a code system, not a value set (terminologies.html).
 - Reference: a literal reference's type must be one of the element's target types (references.html).
 - markdown: with ``markdown_no_html``, no embedded HTML tags.
+- uri/url/canonical: no example URLs (example.org, ...) when they are disallowed.
 - Narrative: an internal link ``href="#x"`` must point at an ``id``/``name`` in the narrative or a
   contained resource.
 """
@@ -15,7 +16,7 @@ import binascii
 import re
 from typing import Any
 
-from conformance.validation.context import Ctx
+from conformance.validation.context import Ctx, is_example_url
 from conformance.validation.profile import Node
 from conformance.validation.registry import CORE_PREFIX
 from fhir_server.fhirpath.resolve import literal
@@ -75,7 +76,31 @@ def _narrative(ctx: Ctx, value: Any, loc: Loc) -> None:
             ctx.error("invalid", f"Hyperlink '#{target}' in the narrative does not resolve", (loc, "div", -1))
 
 
-_CORE_RULES = {"Attachment": _attachment, "Coding": _coding, "markdown": _markdown, "Narrative": _narrative}
+def _url(ctx: Ctx, value: Any, loc: Loc) -> None:
+    if not ctx.options.allow_examples and isinstance(value, str) and is_example_url(value):
+        ctx.error("invalid", f"Example URLs are not allowed in this context ({value})", loc)
+
+
+_CORE_RULES = {"Attachment": _attachment, "Coding": _coding, "markdown": _markdown, "Narrative": _narrative,
+               "uri": _url, "url": _url, "canonical": _url}
+
+
+def _target_profiles(ctx: Ctx, ref: str, target: Any, node: Node, loc: Loc) -> None:
+    """A reference whose element names profiles (not only types) must point at a conforming resource."""
+    urls = [u for t in node.types if t.code == "Reference" for u in t.targets
+            if not (u.startswith(CORE_PREFIX) and "/" not in u[len(CORE_PREFIX) :])]
+    if not urls or not isinstance(target, dict):
+        return
+    unknown = [u for u in urls if ctx.registry.structure_definition(u) is None]
+    for u in unknown:
+        ctx.error("structure", f"Unable to resolve the profile reference '{u}'", loc)
+    if unknown:
+        return
+    from conformance.validation.engine import conforms
+
+    if not any(conforms(ctx, target, u) for u in urls):
+        ctx.error("structure", f"The resource {ref} does not conform to any of the target profiles "
+                  f"{', '.join(urls)}", loc)
 
 
 def target_types(ctx: Ctx, node: Node) -> set[str] | None:
@@ -104,6 +129,10 @@ def _reference(ctx: Ctx, value: Any, node: Node, loc: Loc) -> None:
     ref = value.get("reference")
     if not isinstance(ref, str) or ref.startswith("#"):
         return
+    target = ctx.resolver(ref) if ctx.bundles else None
+    if target is None and ctx.options.resolve_references and ctx.bundles and literal(ref) and "://" not in ref:
+        ctx.error("structure", f"Unable to resolve resource with reference '{ref}'", loc)
+    _target_profiles(ctx, ref, target, node, loc)
     parsed = literal(ref)
     found = parsed[0] if parsed is not None else None
     if found is None and isinstance(value.get("type"), str):

@@ -22,6 +22,7 @@ from fhir_server.validation.issues import Loc
 
 Json = dict[str, Any]
 MAX_DEPTH = 40
+CONTAINERS = ("Bundle", "Parameters")  # references inside resolve to their resources
 
 
 def check_resource(ctx: Ctx, res: Json, loc: Loc | None, profiles: list[str], contained: bool = False) -> None:
@@ -33,7 +34,7 @@ def check_resource(ctx: Ctx, res: Json, loc: Loc | None, profiles: list[str], co
     here: Loc = (None, rt, -1) if loc is None else (loc, f"ofType({rt})", -1)
     ctx.resources.append(res)
     ctx.roots.append(ctx.roots[-1] if contained and ctx.roots else res)
-    if rt == "Bundle":
+    if rt in CONTAINERS:
         ctx.bundles.append(res)
     ctx.depth += 1
     try:
@@ -50,7 +51,7 @@ def check_resource(ctx: Ctx, res: Json, loc: Loc | None, profiles: list[str], co
         ctx.depth -= 1
         ctx.resources.pop()
         ctx.roots.pop()
-        if rt == "Bundle":
+        if rt in CONTAINERS:
             ctx.bundles.pop()
 
 

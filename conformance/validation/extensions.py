@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conformance.validation.context import Ctx, is_example_url
+from conformance.validation.context import EXAMPLE_EXTENSION_HOSTS, Ctx, is_example_url
 from fhir_server.model import model
 from fhir_server.validation.issues import Loc, render
 
 Json = dict[str, Any]
 ProfileCheck = Callable[[Ctx, Json, str, Loc], bool]
 _INDEX = re.compile(r"\[\d+\]$")
+HL7_NAMESPACE = "http://hl7.org/fhir/StructureDefinition/"
 
 
 def where(loc: Loc) -> tuple[set[str], str]:
@@ -49,8 +50,15 @@ def where(loc: Loc) -> tuple[set[str], str]:
     return {".".join(path), ".".join(local)}, type_name
 
 
+# R4's own definitions put structuredefinition-fhir-type on ElementDefinition.type (Element.id, ...)
+# although its context says ElementDefinition.type.code: the definitions' use is accepted too.
+_USED_BY_R4_ITSELF = {"ElementDefinition.type.code": "ElementDefinition.type"}
+
+
 def _context_ok(contexts: list[Json], paths: set[str], type_name: str) -> bool:
     if not contexts:
+        return True
+    if any(_USED_BY_R4_ITSELF.get(str(c.get("expression"))) in paths for c in contexts):
         return True
     m = model()
     kinds = m.ancestors(type_name) if type_name else []
@@ -62,6 +70,9 @@ def _context_ok(contexts: list[Json], paths: set[str], type_name: str) -> bool:
             return True
         if type_name and m.is_resource(type_name) and expr in ("Resource", "DomainResource"):
             return True
+        if expr in ("CanonicalResource", "MetadataResource") and type_name and m.is_resource(type_name):
+            info = m.type(type_name)
+            return info is not None and "url" in info.elements  # R5 names for R4's canonical resources
     return False
 
 
@@ -83,12 +94,18 @@ def check_unsliced(ctx: Ctx, ext: Json, here: Loc, parent: Loc, check_profile: P
 
 def _unknown(ctx: Ctx, url: str, here: Loc) -> None:
     opts = ctx.options
+    if "://" not in url and not url.startswith("urn:"):
+        return  # a sub-extension of a complex extension: its definition is the parent's
     if any(url.startswith(d) for d in opts.allowed_extension_domains):
         return
+    if url.startswith(HL7_NAMESPACE):  # another FHIR version's core extension (cross-version use)
+        ctx.warning("structure", f"The extension {url} is not an R4 extension, so it was not checked", here)
+        return
     if is_example_url(url):
-        if opts.allow_examples:
+        if opts.allow_examples and is_example_url(url, EXAMPLE_EXTENSION_HOSTS):
             return
-        ctx.error("invalid", f"Example URLs are not allowed in this context ({url})", (here, "url", -1))
+        if not opts.allow_examples:
+            ctx.error("invalid", f"Example URLs are not allowed in this context ({url})", (here, "url", -1))
     message = f"The extension {url} could not be found so is not allowed here"
     if opts.unknown_extensions == "error":
         ctx.error("structure", message, here)

@@ -56,6 +56,7 @@ class Node:
     has_fixed: bool = False
     has_pattern: bool = False
     binding: tuple[str, str] | None = None  # (strength, value set URL)
+    additional: tuple[str, ...] = ()  # value sets of "required" additional bindings (R5 extension)
     invariants: tuple[Invariant, ...] = ()
     max_length: int | None = None
     min_value: tuple[str, Any] | None = None  # (type suffix, value)
@@ -116,6 +117,19 @@ def _slicing(el: Element) -> Slicing | None:
     return Slicing(discs, str(s.get("rules", "open")), bool(s.get("ordered", False)))
 
 
+def _additional(binding: Element) -> tuple[str, ...]:
+    """Required additional bindings (the R5 ``binding.additional`` as its cross-version extension)."""
+    out: list[str] = []
+    for ext in binding.get("extension") or ():
+        if not isinstance(ext, dict) or not str(ext.get("url", "")).endswith("ElementDefinition.binding.additional"):
+            continue
+        parts = {p.get("url"): p for p in ext.get("extension") or () if isinstance(p, dict)}
+        purpose, vs = parts.get("purpose", {}).get("valueCode"), parts.get("valueSet", {}).get("valueCanonical")
+        if purpose == "required" and isinstance(vs, str):
+            out.append(vs)
+    return tuple(out)
+
+
 def _code(t: Element) -> str:
     """The FHIR type code (``id``, ``url`` elements carry FHIRPath system types with an extension)."""
     code = str(t.get("code"))
@@ -144,6 +158,7 @@ def node_of(el: Element, type_name: str) -> Node:
         choice=raw.endswith("[x]"), fixed=fixed, pattern=pattern, has_fixed=has_fixed,
         has_pattern=has_pattern,
         binding=(str(binding.get("strength")), vs) if isinstance(vs, str) else None,
+        additional=_additional(binding),
         invariants=compile_constraints(el.get("constraint") or (), type_name),
         max_length=_int(el.get("maxLength"), None), min_value=_limit(el, "minValue"),
         max_value=_limit(el, "maxValue"),

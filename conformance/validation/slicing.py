@@ -110,8 +110,9 @@ def _fits_one(ctx: Ctx, item: Item, s: Node, d: Discriminator) -> bool:
             urls = [p for t in s.types for p in t.profiles]
             return bool(urls) and any(v in urls for v in _values(ctx, item, "url"))
         want = expected(target, d.path) if target is not None else _NOTHING
-        if want is _NOTHING:
-            return _bound(ctx, item, target, d.path)
+        if want is _NOTHING:  # the slice fixes nothing here: only a binding can tell
+            bound = target is not None and target.binding is not None and target.binding[0] == "required"
+            return not bound or _bound(ctx, item, target, d.path)
         return any(matches(v, want) or same(v, want) for v in _values(ctx, item, d.path))
     if d.type == "exists":
         present = bool(_values(ctx, item, d.path))

@@ -63,6 +63,8 @@ def _apply(out: list[Element], d: Element, root: str, type_snapshot: BaseLookup)
         pos = _new_slice(out, did, type_snapshot)
     if pos is None:
         raise SnapshotError(f"No match for {did} in the base snapshot: check the path and the order")
+    if _normalise_path(out, path) != out[pos]["path"]:
+        raise SnapshotError(f"The path must be '{out[pos]['path']}' not '{path}' (the type list is not constrained)")
     _merge(out[pos], d)
 
 
@@ -86,6 +88,25 @@ def _normalise(out: list[Element], did: str) -> str:
                 name = eid[len(prefix) + 1 : -3]
                 if seg.startswith(name) and seg[len(name) :][:1].isupper():
                     parts[i] = name + "[x]" + parts[i][len(seg) :]
+                    break
+    return ".".join(parts)
+
+
+def _normalise_path(out: list[Element], path: str) -> str:
+    """A diff path with ``valueQuantity`` for ``value[x]`` renamed, when Quantity is one of its types."""
+    paths = {e["path"]: e for e in out}
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        prefix = ".".join(parts[:i])
+        if f"{prefix}.{parts[i]}" in paths:
+            continue
+        for p, e in paths.items():
+            if p.startswith(prefix + ".") and p.endswith("[x]") and p.count(".") == i:
+                name = p[len(prefix) + 1 : -3]
+                suffix = parts[i][len(name) :]
+                codes = {str(t.get("code", "")) for t in e.get("type") or ()}
+                if parts[i].startswith(name) and any(c[:1].upper() + c[1:] == suffix for c in codes):
+                    parts[i] = name + "[x]"
                     break
     return ".".join(parts)
 
@@ -117,9 +138,10 @@ def _unfold(out: list[Element], pos: int, type_snapshot: BaseLookup) -> None:
     """Insert the children of ``out[pos]`` from its type's snapshot (or its content reference)."""
     el = out[pos]
     ref = el.get("contentReference")
-    if isinstance(ref, str):
+    if isinstance(ref, str):  # the referenced element as the base definition has it, not as constrained here
         source = ref.lstrip("#")
-        children = [e for e in out if e["path"].startswith(source + ".") and ":" not in e["id"]]
+        snap = type_snapshot(source.split(".", 1)[0]) or out
+        children = [e for e in snap if e["path"].startswith(source + ".") and ":" not in element_id(e)]
         base_path = source
     else:
         types = el.get("type") or []

@@ -3,11 +3,13 @@
 fixed: the value must be exactly the fixed value (for complex values: the same elements, no others).
 pattern: every element the pattern has must be in the value with that value; the value may have more,
 and a repeating element matches when each pattern item matches some value item. Numbers compare by
-value (``1.0`` = ``1``); quantities in limits compare in UCUM canonical units when the units differ.
+value (``1.0`` = ``1``); quantities in limits compare in UCUM canonical units when the units differ;
+a date limited by a Duration is limited relative to today (min: at most that long ago).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -86,13 +88,17 @@ def _show(v: Any) -> str:
 
 
 def _limit(ctx: Ctx, value: Any, limit: Any, loc: Loc, words: str, sign: int) -> None:
-    diff = compare(value, limit)
+    diff = compare(value, limit, sign)
     if diff is not None and diff * sign < 0:
         ctx.error("invalid", f"The value in the instance ({_show(value)}) is {words} value ({_show(limit)})", loc)
 
 
-def compare(value: Any, limit: Any) -> int | None:
+def compare(value: Any, limit: Any, sign: int = 1) -> int | None:
     """-1, 0, 1 for value <, =, > limit; None when they can't be compared."""
+    if isinstance(value, str) and isinstance(limit, dict):  # a date limited by a Duration from today
+        limit = _date_from_now(limit, sign)
+        if limit is None:
+            return None
     if isinstance(value, dict) and isinstance(limit, dict):
         return _compare_quantity(value, limit)
     nv, nl = _num(value), _num(limit)
@@ -103,6 +109,20 @@ def compare(value: Any, limit: Any) -> int | None:
         a, b = value[:n], limit[:n]
         return (a > b) - (a < b)
     return None
+
+
+_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7, "d": 1, "h": 1 / 24, "min": 1 / 1440, "s": 1 / 86400}
+
+
+def _date_from_now(duration: Json, sign: int) -> str | None:
+    """minValueDuration: today minus the duration; maxValueDuration: today plus it (ISO date)."""
+    amount, unit = _num(duration.get("value")), duration.get("code") or duration.get("unit")
+    days = _DAYS.get(unit) if isinstance(unit, str) else None
+    if amount is None or days is None:
+        return None
+    delta = timedelta(days=float(amount) * days)
+    today = datetime.now(UTC).date()
+    return (today - delta if sign > 0 else today + delta).isoformat()
 
 
 def _compare_quantity(value: Json, limit: Json) -> int | None:

@@ -145,9 +145,12 @@ def _invariants(ctx: Ctx, item: Item, node: Node, loc: Loc, core: bool) -> None:
         return
     resource = ctx.resources[-1] if ctx.resources else item.value
     env = {"rootResource": ctx.roots[-1]} if ctx.roots and ctx.roots[-1] is not resource else None
-    context = PathItem(item.value, item.type, item.ext)
+    type_name = item.type
+    if isinstance(item.value, dict) and isinstance(item.value.get("resourceType"), str):
+        type_name = item.value["resourceType"]
+    context = PathItem(item.value, type_name, item.ext)
     for inv in node.invariants:
-        if not core and _core_source(inv.source):
+        if (not core and _core_source(inv.source)) or (inv.key == "dom-3" and not ctx.options.validate_contained):
             continue
         outcome = evaluate(inv, resource, context, ctx.resolver, env)
         if outcome is True:
@@ -163,8 +166,9 @@ def _descend(ctx: Ctx, item: Item, node: Node, loc: Loc, core: bool) -> None:
     if "resourceType" in value and (item.type in RESOURCE_CODES or model().is_resource(item.type)):
         from conformance.validation.engine import check_resource  # a resource inside a resource
 
-        profiles = [p for t in node.types for p in t.profiles] if not core else []
-        check_resource(ctx, value, loc, profiles, contained=node.name == "contained")
+        rt = value.get("resourceType")
+        profiles = [p for t in node.types if t.code in (rt, "Resource") for p in t.profiles] if not core else []
+        check_resource(ctx, value, loc, _one_of(ctx, value, profiles), contained=node.name == "contained")
         return
     if not core:
         for t in node.types:
@@ -178,6 +182,15 @@ def _descend(ctx: Ctx, item: Item, node: Node, loc: Loc, core: bool) -> None:
         check_object(ctx, value, target, item.type, loc, core)
     elif core:
         _core_type(ctx, value, item.type, loc)
+
+
+def _one_of(ctx: Ctx, value: Json, profiles: list[str]) -> list[str]:
+    """A type's profiles are alternatives: the first one the value meets (else the first, for its issues)."""
+    if len(profiles) <= 1:
+        return profiles
+    from conformance.validation.engine import conforms
+
+    return [next((p for p in profiles if conforms(ctx, value, p)), profiles[0])]
 
 
 def _content(ctx: Ctx, node: Node) -> Node | None:
