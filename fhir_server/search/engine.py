@@ -103,8 +103,8 @@ class SearchEngine:
     async def _run(self, conn: Conn, scope: Scope, plan: Plan, opts: Options) -> Json:
         req = plan.req
         if req.summary == "count":
-            total = await self._count(conn, plan.where, None)
-            return new_bundle("searchset", total=total, links=[
+            n = await self._count(conn, plan.where, None)
+            return new_bundle("searchset", total=n, links=[
                 {"relation": "self", "url": results.url(opts.base, scope.path, plan.link_params)}])
         count = req.count if req.count is not None else opts.default_count
         cursor = paging.decode(req.cursor, plan.keys) if req.cursor else None

@@ -16,7 +16,7 @@ from typing import Any
 from fhir_server import fhirpath, terminology
 from fhir_server.fhirpath import FHIRPathError, TypedValue
 from fhir_server.model import model
-from fhir_server.search.registry import NOT_INDEXED, Registry, SearchParam
+from fhir_server.search.registry import Registry, SearchParam
 from fhir_server.search.types import composite, date, number, quantity, reference, special, string, token, uri
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Plan:
 
 
 def implicit_system(param: SearchParam) -> str | None:
-    """The code system of a ``code`` element bound (required) to a one-system value set (gender → administrative-gender)."""
+    """The code system of a ``code`` element with a required one-system binding (gender → administrative-gender)."""
     expr = param.expression or ""
     if not _SIMPLE_PATH.fullmatch(expr):
         return None
@@ -81,7 +81,7 @@ class SearchIndexer:
         return plans
 
     def _plan(self, sp: SearchParam) -> Plan | None:
-        if sp.code in NOT_INDEXED or sp.expression is None or sp.type not in TYPE_MODULES:
+        if not sp.indexed or sp.expression is None or sp.type not in TYPE_MODULES:
             return None
         try:
             expr = fhirpath.compile(sp.expression, sp.res_type)

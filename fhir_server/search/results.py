@@ -67,9 +67,9 @@ def links(base: str, path: str, params: list[tuple[str, str]], keys: list[SortKe
     if rows and has_next:
         last = rows[-1]
         c = paging.Cursor(True, [last[6 + i] for i in range(n)], last[0], total)
-        out.append({"relation": "next", "url": url(base, path, params + [("_cursor", paging.encode(c))])})
+        out.append({"relation": "next", "url": url(base, path, [*params, ("_cursor", paging.encode(c))])})
     if rows and has_prev:
         first = rows[0]
         c = paging.Cursor(False, [first[6 + i] for i in range(n)], first[0], total)
-        out.append({"relation": "previous", "url": url(base, path, params + [("_cursor", paging.encode(c))])})
+        out.append({"relation": "previous", "url": url(base, path, [*params, ("_cursor", paging.encode(c))])})
     return out

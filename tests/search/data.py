@@ -11,7 +11,7 @@ Patients   pat-1 Müller, Renée Anne, Dr | female | 1970-01-15 | active | MRN A
            pat-6 (no name)              | male   | -
 Observations (effective → date range):
   obs-1 LOINC 8480-6 120 mm[Hg]  pat-1  2013-01-14T10:00:00Z         vital-signs  enc-1
-  obs-2 LOINC 8867-4 72 /min     pat-2  Period 09:00–11:00Z on 2013-01-14  vital-signs
+  obs-2 LOINC 8867-4 72 /min     pat-2  Period 09:00-11:00Z on 2013-01-14  vital-signs
   obs-3 example 8480-6 5400 ug   pat-3  2013-01 (a month)            example.org laboratory
   obs-4 LOINC 2339-0 5.4 mg      pat-1  Period from 2013-01-10, open end  laboratory
   obs-5 LOINC 85354-9 components 8480-6 140 / 8462-4 90 mm[Hg]  pat-2  2013-01-15T01:00:00+05:00
@@ -83,7 +83,8 @@ def patients() -> list[Json]:
          "managingOrganization": {"reference": "Organization/org-2"}},
         {"resourceType": "Patient", "id": "pat-4", "birthDate": "1970-01-15",
          "name": [{"family": "Mullerova", "given": ["Eva"]}], "deceasedDateTime": "2020-03-01T10:00:00+02:00"},
-        {"resourceType": "Patient", "id": "pat-5", "gender": "unknown", "name": [{"family": "Abc_de%f", "given": ["X"]}]},
+        {"resourceType": "Patient", "id": "pat-5", "gender": "unknown",
+         "name": [{"family": "Abc_de%f", "given": ["X"]}]},
         {"resourceType": "Patient", "id": "pat-6", "gender": "male"},
     ]
 

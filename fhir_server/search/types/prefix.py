@@ -32,7 +32,7 @@ def parse_number(text: str, name: str) -> tuple[Decimal, Decimal, Decimal]:
         value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the pattern admits only valid decimals
         raise BadRequest(f"{name}: '{text}' is not a number") from exc
-    sign, digits, exponent = value.as_tuple()
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     if len(digits) > MAX_DIGITS or abs(exponent) > MAX_EXPONENT or abs(value.adjusted()) > MAX_EXPONENT:
         raise BadRequest(f"{name}: '{text}' is out of the range this server searches")

@@ -70,7 +70,7 @@ def compile(pid: int, value: str, modifier: str | None, name: str = "near") -> C
     dlon = 180.0 if coslat < 1e-9 else min(180.0, math.degrees(km / (EARTH_KM * coslat)))
     box = "lat BETWEEN %s AND %s"
     args: list[Any] = [lat - dlat, lat + dlat]
-    if dlon < 180.0 and -180 <= lon - dlon and lon + dlon <= 180:
+    if dlon < 180.0 and lon - dlon >= -180 and lon + dlon <= 180:
         box += " AND lon BETWEEN %s AND %s"
         args += [lon - dlon, lon + dlon]
     return Cond(f"pid = %s AND {box} AND {distance_sql(lat, lon)} <= %s", [pid, *args, km])

@@ -40,9 +40,8 @@ def values(item: TypedValue) -> Iterator[str]:
             yield from _strings(v, _NAME_PARTS)
         elif t == "Address":
             yield from _strings(v, _ADDRESS_PARTS)
-        elif t in ("CodeableConcept",):
-            if isinstance(v.get("text"), str):
-                yield v["text"]
+        elif t == "CodeableConcept" and isinstance(v.get("text"), str):
+            yield v["text"]
 
 
 def extract(items: list[TypedValue], pid: int) -> Iterator[tuple[Any, ...]]:

@@ -114,7 +114,7 @@ def _value_set(url: str) -> frozenset[tuple[str, str]]:
     codes = terminology.expand(url)
     if codes is None:
         raise BadRequest(f"The value set '{url}' is not known to this server or cannot be expanded")
-    return codes
+    return frozenset((str(s), str(c)) for s, c in codes)
 
 
 def _hierarchy(value: str, down: bool) -> Cond:
