@@ -83,12 +83,14 @@ class RidAllocator:
 
     async def take(self, conn: Conn, n: int) -> list[int]:
         key = conn.info.dsn
-        free = self._free.setdefault(key, [])
-        if len(free) < n:
+        while len(self._free.get(key, ())) < n:
             cur = await conn.execute("SELECT nextval('resource_rid_seq') FROM generate_series(1, %s)",
-                                     (n - len(free) + self.BLOCK,))
-            free.extend(r[0] for r in await cur.fetchall())
-        taken, self._free[key] = free[:n], free[n:]
+                                     (n + self.BLOCK,))
+            fetched = [r[0] for r in await cur.fetchall()]
+            self._free.setdefault(key, []).extend(fetched)  # re-read after the await: others may have taken some
+        free = self._free[key]
+        taken = free[:n]
+        del free[:n]
         return taken
 
 

@@ -99,3 +99,18 @@ def test_conditional_patch(client: httpx.Client) -> None:
     missing = client.patch("/Patient?identifier=urn:none|none", json=ops,
                            headers={"Content-Type": "application/json-patch+json"})
     assert_outcome(missing, 404)
+
+
+def test_concurrent_transactions_get_distinct_row_ids(fresh: LiveServer) -> None:
+    """Many writers at once in one process: every resource is stored (no key collision)."""
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}} for _ in range(40)]}
+    body = json.dumps(bundle)
+
+    def post(_: int) -> int:
+        with fresh.client() as c:
+            return c.post("/", content=body, headers=FHIR_JSON).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(post, range(16))) == [200] * 16
+    assert fresh.db.execute("SELECT count(*) FROM resource")[0][0] == 16 * 40
