@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -25,6 +26,12 @@ class Server:
     indexer: SearchIndexer
     engine: SearchEngine
     validate: Validator
+    commit_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)  # run after each commit
+
+    def __post_init__(self) -> None:
+        from conformance.server import attach  # the profile registry and enforced profiles (conformance/)
+
+        attach(self)
 
     async def find_ids(self, conn: Conn, res_type: str, query: str, limit: int = 2) -> list[str]:
         """Resources matching a conditional interaction's search (unknown parameters → 400)."""
@@ -34,6 +41,8 @@ class Server:
         """Bring in-memory state up to date with what a committed transaction wrote."""
         if "SearchParameter" in touched:
             self.reload_registry()
+        for hook in self.commit_hooks:
+            hook(touched)
 
     def reload_registry(self) -> None:
         assert self.settings.database_url
