@@ -18,24 +18,31 @@ Json = dict[str, Any]
 CONDITIONAL = re.compile(r"^[A-Z][A-Za-z]+\?.+")
 
 
-def rewrite(node: Any, mapping: dict[str, str]) -> Any:
-    """Replace, in place, every string equal to a key of ``mapping``; narrative links too."""
-    if isinstance(node, dict):
+def rewrite(node: Any, mapping: dict[str, str], conditional: set[str] | None = None) -> Any:
+    """Replace, in place, every string equal to a key of ``mapping``; narrative links too.
+
+    With ``conditional``, also collect the ``reference`` values that are searches (one walk for both).
+    """
+    if type(node) is dict:
         for key, value in node.items():
-            if isinstance(value, str):
+            kind = type(value)
+            if kind is str:
                 if value in mapping:
                     node[key] = mapping[value]
-                elif key == "div":
+                elif key == "reference" and conditional is not None and CONDITIONAL.match(value):
+                    conditional.add(value)
+                elif key == "div" and mapping:
                     node[key] = _rewrite_div(value, mapping)
-            elif isinstance(value, dict | list):
-                rewrite(value, mapping)
-    elif isinstance(node, list):
+            elif kind is dict or kind is list:
+                rewrite(value, mapping, conditional)
+    elif type(node) is list:
         for i, value in enumerate(node):
-            if isinstance(value, str):
+            kind = type(value)
+            if kind is str:
                 if value in mapping:
                     node[i] = mapping[value]
-            elif isinstance(value, dict | list):
-                rewrite(value, mapping)
+            elif kind is dict or kind is list:
+                rewrite(value, mapping, conditional)
     return node
 
 
@@ -46,22 +53,6 @@ def _rewrite_div(div: str, mapping: dict[str, str]) -> str:
         if old in div:
             div = div.replace(f'"{old}"', f'"{new}"')
     return div
-
-
-def conditional_references(node: Any, found: set[str]) -> set[str]:
-    """Collect ``Reference.reference`` values that are searches (``Patient?identifier=…``)."""
-    if isinstance(node, dict):
-        ref = node.get("reference")
-        if isinstance(ref, str) and CONDITIONAL.match(ref):
-            found.add(ref)
-        for value in node.values():
-            if isinstance(value, dict | list):
-                conditional_references(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, dict | list):
-                conditional_references(value, found)
-    return found
 
 
 async def resolve_conditional(

@@ -81,9 +81,7 @@ async def transaction(server: Server, base: str, bundle: Json, prefer: str) -> J
             cond: set[str] = set()
             for req in requests:
                 if req.resource is not None:
-                    if mapping:
-                        references.rewrite(req.resource, mapping)
-                    references.conditional_references(req.resource, cond)
+                    references.rewrite(req.resource, mapping, cond)
             if cond:
                 async def find(t: str, q: str) -> list[str]:
                     return await server.find_ids(session.conn, t, q, limit=2)
