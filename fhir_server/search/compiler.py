@@ -138,9 +138,10 @@ class Compiler:
         if f.modifier is not None:
             raise BadRequest(f"'{f.raw_name}': _list takes no modifier")
         return Cond(
-            f"({alias}.res_type || '/' || {alias}.id) IN (SELECT e->'item'->>'reference' FROM resource l "
-            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(l.content->'entry') = 'array' "
-            "THEN l.content->'entry' ELSE '[]'::jsonb END) e "
+            f"{alias}.rid IN (SELECT li.rid FROM resource l CROSS JOIN LATERAL jsonb_array_elements("
+            "CASE WHEN jsonb_typeof(l.content->'entry') = 'array' THEN l.content->'entry' ELSE '[]'::jsonb END) e "
+            "JOIN resource li ON li.res_type = split_part(e->'item'->>'reference', '/', 1) "
+            "AND li.id = split_part(e->'item'->>'reference', '/', 2) "
             "WHERE l.res_type = 'List' AND NOT l.deleted AND l.id = ANY(%s))",
             [[unescape(v) for v in f.values]],
         )

@@ -186,14 +186,21 @@ class SearchEngine:
 
     async def _page(self, conn: Conn, where: Cond, keys: list[SortKey], cursor: paging.Cursor | None,
                     count: int, near: Cond | None) -> tuple[list[Row], bool]:
+        """One page of matches. The inner query finds and orders the rids (and sort values) of the page;
+        only those ``count + 1`` rows are then read in full, so no other match has its JSON built."""
         if count == 0:
             return [], False
         forward = cursor.forward if cursor else True
         cond = where & paging.beyond(keys, cursor) if cursor else where
-        extra_cols = "".join(f", {k.sql}" for k in keys)
-        near_col = f", {near.sql}" if near is not None else ""
-        sql = (f"SELECT {_COLS}{extra_cols}{near_col} FROM resource r WHERE {cond.sql} "
-               f"ORDER BY {paging.order_by(keys, forward)} LIMIT %s")
+        inner_cols = "".join(f", {k.sql} AS k{i}" for i, k in enumerate(keys))
+        outer_cols = "".join(f", p.k{i}" for i in range(len(keys)))
+        if near is not None:
+            inner_cols += f", {near.sql} AS dist"
+            outer_cols += ", p.dist"
+        outer_keys = [SortKey(k.code, k.descending, f"p.k{i}", k.kind) for i, k in enumerate(keys)]
+        sql = (f"SELECT {_COLS}{outer_cols} FROM (SELECT r.rid{inner_cols} FROM resource r WHERE {cond.sql} "
+               f"ORDER BY {paging.order_by(keys, forward)} LIMIT %s) p JOIN resource r ON r.rid = p.rid "
+               f"ORDER BY {paging.order_by(outer_keys, forward, 'p.rid')}")
         cur = await conn.execute(sql, [*cond.args, count + 1])
         rows = list(await cur.fetchall())
         more = len(rows) > count

@@ -106,10 +106,10 @@ def _level(keys: list[SortKey], c: Cursor, i: int) -> Cond:
     return Cond(f"(({e} {op} %s) OR ({e} = %s AND ({rest.sql})))", [value, value, *rest.args])
 
 
-def order_by(keys: list[SortKey], forward: bool) -> str:
+def order_by(keys: list[SortKey], forward: bool, rid: str = "r.rid") -> str:
     parts = []
     for k in keys:
         desc = k.descending if forward else not k.descending
         parts.append(f"{k.sql} {'DESC' if desc else 'ASC'} NULLS {'LAST' if forward else 'FIRST'}")
-    parts.append("r.rid " + ("ASC" if forward else "DESC"))
+    parts.append(rid + (" ASC" if forward else " DESC"))
     return ", ".join(parts)
