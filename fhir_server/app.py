@@ -86,6 +86,18 @@ async def open_server(settings: Settings) -> AsyncIterator[Server]:
         await pool.close()
 
 
+def _authorization(app: FastAPI, settings: Settings) -> None:
+    """SMART on FHIR authorization (``smart_auth``): on unless the settings explicitly turn it off."""
+    app.state.auth = None
+    if not settings.auth_enabled:
+        log.warning("AUTHORIZATION IS OFF (FHIR_AUTH_DISABLED=1 or --no-auth): every client may read and "
+                    "write every resource. Never run like this outside a trusted test setup.")
+        return
+    from smart_auth import install
+
+    install(app, settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FHIR server app. The database URL must be resolved (``settings.database_url``) before start."""
     settings = settings or Settings.from_env()
@@ -94,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_server(settings) as server:
             app.state.server = server
+            if app.state.auth is not None:
+                await app.state.auth.start(server)
             assert settings.database_url
             base = settings.base_url or f"http://{settings.host}:{settings.port}"
             subscriptions = Subscriptions(server, base)
@@ -116,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.router.routes.extend(ROUTES)
+    _authorization(app, settings)
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

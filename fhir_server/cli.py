@@ -1,4 +1,4 @@
-"""The ``fhir-server`` command: serve, migrate, load, fhirpath.
+"""The ``fhir-server`` command: serve, migrate, load, fhirpath; clients, users, token, launch (authorization).
 
 Every subcommand that touches the database finds it the same way: ``DATABASE_URL`` (or
 ``--database-url``) names an external PostgreSQL ≥ 15; otherwise an embedded PostgreSQL runs in
@@ -26,12 +26,17 @@ examples:
   fhir-server load ./bundles/ patients.ndjson   load files into the same data directory
   DATABASE_URL=postgresql://user:pw@db/fhir fhir-server serve   use your own PostgreSQL
   fhir-server fhirpath 'Patient.name.given' patient.json
+  fhir-server token --scope 'user/*.rs'    an access token for curl: -H "Authorization: Bearer $TOKEN"
+  fhir-server clients add "My app" --type public --redirect-uri http://127.0.0.1:9000/callback
+  fhir-server users add alice --fhir-user Practitioner/123 --password '...'
 
 environment:
   DATABASE_URL         external PostgreSQL (>= 15); unset = embedded PostgreSQL in --data-dir
   FHIR_DATA_DIR        default for --data-dir
   FHIR_BASE_URL        public base URL used in links and Location headers (default: from the request)
   FHIR_MAX_BODY_BYTES  request body limit (default 64 MiB)
+  FHIR_AUTH_DISABLED   1 = no authorization at all (like serve --no-auth; trusted test setups only)
+  FHIR_AUTH_ADMIN_TOKEN  bearer token for dynamic client registration and the EHR launch endpoint
 """
 
 
@@ -75,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
                        help="load the demo data (50 Synthea patients, ~9,300 resources) once before serving")
     serve.add_argument("--base-url", default=None, help="public base URL (default: $FHIR_BASE_URL or from requests)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="turn authorization OFF: anyone may read and write everything (trusted tests only)")
     _database_options(serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (serve does this too) and exit")
@@ -93,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file "
                    "(fhir-server fhirpath --help)")
+    from smart_auth.cli import add_commands
+
+    add_commands(sub, _database_options)
     return p
 
 
@@ -103,8 +113,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.host, settings.port = args.host, args.port
+    if args.no_auth:
+        settings.auth_enabled = False
     if args.demo:
         asyncio.run(load_demo(settings))
+    if not settings.auth_enabled:
+        print("WARNING: authorization is OFF (--no-auth / FHIR_AUTH_DISABLED=1): every client may read and write "
+              "every resource.", file=sys.stderr, flush=True)
+    elif args.demo:
+        from smart_auth.cli import demo_banner
+
+        print(demo_banner(settings, args.host, args.port), flush=True)
+    else:
+        print("Authorization is on: get an access token with fhir-server token --scope 'user/*.rs'", flush=True)
     app = create_app(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
@@ -184,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         return fhirpath_main(argv[1:])
     args = parser().parse_args(argv)
     commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load}
+    if args.command in ("clients", "users", "token", "launch"):
+        from smart_auth.cli import run
+
+        return run(args.command, args, _settings(args))
     if args.command not in commands:
         parser().print_help()
         return 2

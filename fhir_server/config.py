@@ -44,6 +44,8 @@ class Settings:
     max_page_size: int = 1000
     pool_min: int = 2
     pool_max: int = 16
+    auth_enabled: bool = True  # SMART on FHIR authorization; off only by FHIR_AUTH_DISABLED=1 or serve --no-auth
+    auth_admin_token: str | None = None  # FHIR_AUTH_ADMIN_TOKEN: dynamic client registration, EHR launch endpoint
     # AI operations ($summarize, $triage): no key → the offline (template) summarizer and rule-only triage
     openai_api_key: str | None = None  # OPENAI_API_KEY
     openai_base_url: str | None = None  # OPENAI_BASE_URL: any OpenAI-compatible endpoint; None → api.openai.com
@@ -64,6 +66,8 @@ class Settings:
             max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", 64 * 1024 * 1024),
             max_json_depth=_int_env("FHIR_MAX_JSON_DEPTH", 100),
             pool_max=_int_env("FHIR_DB_POOL_MAX", 16),
+            auth_enabled=os.environ.get("FHIR_AUTH_DISABLED", "").lower() not in ("1", "true", "yes"),
+            auth_admin_token=os.environ.get("FHIR_AUTH_ADMIN_TOKEN") or None,
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             openai_model=os.environ.get("OPENAI_MODEL") or "gpt-4o-mini",

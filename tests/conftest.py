@@ -68,6 +68,9 @@ class LiveServer:
     """The real ASGI app under uvicorn in a background thread, on a real TCP port."""
 
     def __init__(self, db: Database, **settings: Any) -> None:
+        # Authorization has its own suite (tests/smart_auth, which passes auth_enabled=True); the other
+        # suites test the FHIR API itself, so their servers run with authorization explicitly off.
+        settings.setdefault("auth_enabled", False)
         self.db = db
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -92,6 +95,15 @@ class LiveServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base, timeout=60, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _auth_off_outside_auth_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers the non-auth suites start as subprocesses (``fhir-server serve``) read FHIR_AUTH_DISABLED."""
+    if "smart_auth" in request.node.path.parts:
+        monkeypatch.delenv("FHIR_AUTH_DISABLED", raising=False)
+    else:
+        monkeypatch.setenv("FHIR_AUTH_DISABLED", "1")
 
 
 @pytest.fixture(scope="session")

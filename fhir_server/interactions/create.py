@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fhir_server import hooks
+from fhir_server import access, hooks
 from fhir_server.errors import PreconditionFailed
 from fhir_server.interactions.common import Json, Outcome, check_body, check_type, from_written, guard_write
 from fhir_server.interactions.read import read
@@ -40,7 +40,9 @@ async def create(
     ``assigned_id``: the id a transaction already chose for this entry (its references point there).
     """
     check_type(res_type)
+    access.require("create", res_type)
     check_body(res_type, resource, server.validate)
+    access.check("create", res_type, resource, f"the new {res_type}")
     if if_none_exist and assigned_id is None:
         found = await existing_match(server, session, res_type, if_none_exist)
         if found is not None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from fhir_server import access
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.fhir.bundle import Json, history_entry, new_bundle
 from fhir_server.fhir.dates import parse_instant_param, parse_range_param
 from fhir_server.interactions.common import check_id, check_type
 from fhir_server.storage import repository
-from fhir_server.storage.repository import Conn, HistoryQuery
+from fhir_server.storage.repository import Conn, HistoryQuery, Version
 
+SCAN_PAGES = 20  # a restricted caller's page looks at most this many pages of versions
 ALLOWED = {"_count", "_since", "_at", "_cursor", "_format", "_pretty", "_list", "_summary", "_elements"}
 
 
@@ -59,24 +61,56 @@ async def history(
         check_type(res_type)
     if res_id is not None:
         check_id(res_id)
+    interaction = "history-instance" if res_id else "history-type" if res_type else "history-system"
+    access.require(interaction, res_type)
     q = build_query(params, res_type, res_id, default_count, max_count)
-    rows = await repository.history(conn, q)
-    if res_id is not None and not rows and q.before_seq is None and q.since is None and q.at is None:
-        if not await repository.exists_any_version(conn, res_type or "", res_id):
-            raise NotFound(f"{res_type}/{res_id} is not known")
-    more = len(rows) > q.count
-    rows = rows[: q.count]
+    first_page = q.before_seq is None
+    rows, cursor = await _page(conn, q, interaction)
+    if res_id is not None and not rows and first_page and q.since is None and q.at is None \
+            and not await repository.exists_any_version(conn, res_type or "", res_id):
+        raise NotFound(f"{res_type}/{res_id} is not known")
     path = "/".join(p for p in (res_type, res_id) if p) + ("/_history" if res_type else "_history")
     keep = [(k, v) for k, v in params if k not in ("_cursor",)]
     links = [{"relation": "self", "url": _url(base, path, params)}]
-    if more and rows:
-        links.append({"relation": "next", "url": _url(base, path, [*keep, ("_cursor", str(rows[-1].seq))])})
+    if cursor is not None:
+        links.append({"relation": "next", "url": _url(base, path, [*keep, ("_cursor", str(cursor))])})
     total = await repository.history_total(conn, q) if q.since is None and q.at is None else None
+    if access.current().restricted:
+        total = None  # versions the caller may not see are left out of the pages
     bundle = new_bundle("history", total=total, links=links)
     bundle["entry"] = [
         history_entry(base, r.res_type, r.id, r.version, r.last_updated, r.method, r.content) for r in rows
     ]
     return bundle
+
+
+async def _page(conn: Conn, q: HistoryQuery, interaction: str) -> tuple[list[Version], int | None]:
+    """Up to ``q.count`` versions, newest first, that the caller may see; and the next page's cursor."""
+    if not access.current().restricted:
+        rows = await repository.history(conn, q)
+        more = len(rows) > q.count and q.count > 0
+        return rows[: q.count], rows[q.count - 1].seq if more else None
+    out: list[Version] = []
+    for _ in range(SCAN_PAGES):
+        rows = await repository.history(conn, q)
+        for row in rows[: q.count]:
+            if len(out) == q.count:
+                return out, out[-1].seq
+            if await _visible(conn, interaction, row):
+                out.append(row)
+        if len(rows) <= q.count or q.count == 0:
+            return out, None
+        q.before_seq = rows[q.count - 1].seq
+    return out, q.before_seq  # stop scanning here; the next page goes on from this version
+
+
+async def _visible(conn: Conn, interaction: str, row: Version) -> bool:
+    """A version is visible when its content is; a deletion when the version it deleted was."""
+    content = row.content
+    if row.method == "DELETE" or content is None:
+        before = await repository.vread(conn, row.res_type, row.id, row.version - 1) if row.version > 1 else None
+        content = before.content if before is not None else None
+    return content is not None and access.visible(interaction, row.res_type, content)
 
 
 def _url(base: str, path: str, params: list[tuple[str, str]]) -> str:

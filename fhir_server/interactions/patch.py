@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from fhir_server import access
 from fhir_server.errors import BadRequest, NotFound, PreconditionFailed, Unprocessable
 from fhir_server.fhir import jsonpatch
 from fhir_server.interactions.common import Json, Outcome, check_id, check_type
@@ -54,6 +55,7 @@ async def patch(
 ) -> Outcome:
     check_type(res_type)
     check_id(res_id)
+    access.require("patch", res_type)
     locked = await session.require_live(res_type, res_id)
     if if_match is not None and locked.version != if_match:
         raise PreconditionFailed(f"If-Match W/\"{if_match}\" failed: {res_type}/{res_id} is at {locked.version}")
@@ -61,6 +63,7 @@ async def patch(
     if row is None or row.content is None:
         raise NotFound(f"{res_type}/{res_id} is not known")
     current: Json = orjson.loads(row.content)
+    access.check("patch", res_type, current, f"{res_type}/{res_id}")
     patched = apply_patch(current, kind, body)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch may not change the resourceType or the id")
@@ -74,6 +77,7 @@ async def conditional_patch(
     if_match: int | None = None,
 ) -> Outcome:
     check_type(res_type)
+    access.require("patch", res_type)
     await session.lock_key(condition_key(res_type, query))
     ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:

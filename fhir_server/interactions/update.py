@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fhir_server import hooks
+from fhir_server import access, hooks
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.interactions.common import (
     Json,
@@ -15,7 +15,17 @@ from fhir_server.interactions.common import (
 )
 from fhir_server.interactions.create import condition_key
 from fhir_server.state import Server
+from fhir_server.storage import repository
 from fhir_server.storage.writes import WriteSession, new_id
+
+
+async def check_existing(session: WriteSession, interaction: str, res_type: str, res_id: str) -> None:
+    """403 unless the caller may change the current version of the resource (when there is one)."""
+    if not access.current().restricted:
+        return
+    row = await repository.read(session.conn, res_type, res_id)
+    if row is not None and not row.deleted:
+        access.check(interaction, res_type, row.content, f"{res_type}/{res_id}")
 
 
 async def update(
@@ -29,8 +39,12 @@ async def update(
 ) -> Outcome:
     check_type(res_type)
     check_id(res_id)
+    interaction = "patch" if method == "PATCH" else "update"
+    access.require(interaction, res_type)
     check_body(res_type, resource, server.validate, url_id=res_id)
     resource = hooks.before_write(server, res_type, resource)
+    await check_existing(session, interaction, res_type, res_id)
+    access.check(interaction, res_type, resource, f"the new content of {res_type}/{res_id}")
     written = await session.stage_update(res_type, res_id, resource, if_match, method)
     await guard_write(session, written)
     if written.created:
@@ -48,6 +62,7 @@ async def conditional_update(
 ) -> Outcome:
     """PUT [type]?[search]: 0 matches → create, 1 → update it, more → 412."""
     check_type(res_type)
+    access.require("update", res_type)
     await session.lock_key(condition_key(res_type, query))
     ids = await server.find_ids(session.conn, res_type, query, limit=2)
     if len(ids) > 1:

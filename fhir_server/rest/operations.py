@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server import operations
+from fhir_server import access, operations
 from fhir_server.errors import Gone, NotFound
 from fhir_server.interactions.common import check_id, check_type
 from fhir_server.operations import OperationContext
@@ -24,6 +24,7 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         check_type(res_type)
     op = operations.find(name, level, res_type)
     operations.check_method(op, request.method)
+    _require(level, res_type, op.affects_state)
     if res_id is not None:
         check_id(res_id)
         async with server.pool.connection() as conn:
@@ -32,6 +33,7 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
             raise NotFound(f"{res_type}/{res_id} is not known")
         if row.deleted:
             raise Gone(f"{res_type}/{res_id} has been deleted")
+        access.check("read", res_type or "", row.content, f"{res_type}/{res_id}")
     body = None
     if request.method == "POST":
         body_kind(request)
@@ -48,7 +50,7 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         params=operations.parameters_from(request.method, query, body),
         body=body,
         headers={k.lower(): v for k, v in request.headers.items()},
-        access=getattr(request.state, "access", None),
+        access=access.current(),
     )
     result = await op.handler(ctx)
     if result.body is not None:
@@ -56,3 +58,13 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
     if result.resource is None:
         return Response(status_code=result.status, headers=result.headers)
     return json_response(result.resource, fmt, result.status, result.headers)
+
+
+def _require(level: str, res_type: str | None, affects_state: bool) -> None:
+    """An operation needs read (instance) or search (type, system) access to what it runs on, and
+    update access when it changes data; what it reads or writes through the interactions is checked
+    again there, resource by resource."""
+    access.require("read" if level == "instance" else "search-type" if level == "type" else "search-system",
+                   res_type)
+    if affects_state:
+        access.require("update", res_type)

@@ -82,7 +82,11 @@ async def metadata(request: Request) -> Response:
     mode = request.query_params.get("mode", "full")
     if mode not in ("full", "normative", "terminology"):
         raise BadRequest(f"mode must be full, normative or terminology, not '{mode}'")
-    return json_response(capability_statement(base_url(request)), fmt)
+    base = base_url(request)
+    statement = capability_statement(base)
+    if getattr(request.app.state, "auth", None) is not None:
+        request.app.state.auth.describe(statement, base)
+    return json_response(statement, fmt)
 
 
 async def system(request: Request) -> Response:

@@ -1,0 +1,187 @@
+"""Operator commands of the authorization server (SMART App Launch 2.x; RFC 7591 client metadata):
+``fhir-server clients add|list``, ``users add``, ``token`` and ``launch``.
+
+They work on the server's database directly (the operator has it), so they also work while
+``serve`` runs. ``token`` mints a signed access token without any OAuth flow — for scripts, tests
+and first steps — and ``launch`` issues an EHR launch value as an EHR session would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from fhir_server.config import DEFAULT_PORT, Settings
+from fhir_server.storage.db import migrate
+from smart_auth import clients, grants, keys, users
+from smart_auth.clients import Client
+from smart_auth.config import AuthConfig
+from smart_auth.errors import OAuthError
+from smart_auth.scopes import ScopeError, Scopes
+from smart_auth.tokens import Grant, Issuer
+
+Conn = psycopg.AsyncConnection[Any]
+DEMO_CLIENT = "demo-app"
+DEMO_REDIRECT = "http://127.0.0.1:9000/callback"
+
+
+def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the auth subcommands to the ``fhir-server`` parser."""
+    cl = sub.add_parser("clients", help="register and list OAuth clients (SMART apps, backend services)")
+    cl_sub = cl.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
+    add = cl_sub.add_parser("add", help="register a client; prints its client_id (and secret)")
+    add.add_argument("name", help="the client's display name")
+    add.add_argument("--type", choices=sorted(clients.METHODS), default="public",
+                     help="public (PKCE only), confidential (secret or key) or backend (client_credentials)")
+    add.add_argument("--redirect-uri", action="append", default=[], help="a redirect URI (repeatable)")
+    add.add_argument("--scope", default=None, help="the scopes it may be granted (default: by type)")
+    add.add_argument("--jwks", type=Path, default=None, help="a file with its public JWK Set (private_key_jwt)")
+    add.add_argument("--jwks-url", default=None, help="the URL of its public JWK Set (private_key_jwt)")
+    add.add_argument("--auth-method", default=None, help="token endpoint auth method (default: by type)")
+    add.add_argument("--client-id", default=None, help="the client_id (default: generated)")
+    database_options(add)
+    lst = cl_sub.add_parser("list", help="list the registered clients")
+    database_options(lst)
+
+    us = sub.add_parser("users", help="local accounts for the login page")
+    us_sub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    uadd = us_sub.add_parser("add", help="create an account (or set its password)")
+    uadd.add_argument("username")
+    uadd.add_argument("--password", default=None, help="the password (default: read from stdin)")
+    uadd.add_argument("--fhir-user", default=None, help="its FHIR resource, e.g. Practitioner/123 or Patient/456")
+    uadd.add_argument("--name", default=None, help="display name")
+    database_options(uadd)
+
+    tok = sub.add_parser("token", help="mint a signed access token (an operator tool for scripts and tests)")
+    tok.add_argument("--scope", required=True, help="e.g. 'user/*.rs' or 'patient/*.rs' (with --patient)")
+    tok.add_argument("--patient", default=None, help="the patient in context (for patient/ scopes)")
+    tok.add_argument("--user", default=None, help="an account (its fhirUser goes into the token)")
+    tok.add_argument("--client", default="fhir-server-cli", help="the client_id claim")
+    tok.add_argument("--expires-in", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    tok.add_argument("--base-url", default=None, help=f"the FHIR base URL the token is for "
+                     f"(default: $FHIR_BASE_URL or http://127.0.0.1:{DEFAULT_PORT})")
+    database_options(tok)
+
+    la = sub.add_parser("launch", help="issue an EHR launch value (what an EHR session passes to a SMART app)")
+    la.add_argument("--patient", default=None)
+    la.add_argument("--encounter", default=None)
+    la.add_argument("--context", action="append", default=[], help="fhirContext reference Type/id (repeatable)")
+    la.add_argument("--client", default=None, help="only this client_id may use it")
+    database_options(la)
+
+
+def run(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    handlers: dict[str, Callable[[Conn, argparse.Namespace, Settings], Awaitable[int]]] = {
+        "clients": _clients, "users": _users, "token": _token, "launch": _launch}
+    assert settings.database_url
+    migrate(settings.database_url)
+
+    async def go() -> int:
+        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+            return await handlers[command](conn, args, settings)
+
+    try:
+        return asyncio.run(go())
+    except (OAuthError, ScopeError, ValueError) as exc:
+        print(f"fhir-server {command}: {getattr(exc, 'description', exc)}", file=sys.stderr)
+        return 2
+
+
+async def _clients(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
+    if args.clients_command == "list":
+        for c in await clients.all_clients(conn):
+            print(f"{c.client_id}\t{c.kind}\t{c.auth_method}\t{c.name}\t{' '.join(c.redirect_uris)}\t{c.scope}")
+        return 0
+    jwks = json.loads(args.jwks.read_text()) if args.jwks else None
+    method = args.auth_method or ("none" if args.type == "public" else
+                                  "private_key_jwt" if args.type == "backend" or jwks or args.jwks_url
+                                  else "client_secret_basic")
+    client = Client(args.client_id or "", args.name, args.type, method, args.scope or clients.DEFAULT_SCOPE[args.type],
+                    args.redirect_uri, None, jwks, args.jwks_url)
+    secret = await clients.register(conn, client)
+    print(json.dumps({**client.metadata(), **({"client_secret": secret} if secret else {})}, indent=2))
+    return 0
+
+
+async def _users(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
+    await users.add_user(conn, args.username, password, args.fhir_user, args.name)
+    print(f"user '{args.username}' saved")
+    return 0
+
+
+def default_base(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+    if settings.base_url:
+        return settings.base_url
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+
+
+async def mint(conn: Conn, settings: Settings, scope: str, base: str, seconds: int, patient: str | None = None,
+               username: str | None = None, client_id: str = "fhir-server-cli") -> str:
+    """A signed access token, as the token endpoint would issue it."""
+    scopes = Scopes.parse(scope)
+    if not scopes.resources:
+        raise ValueError("give at least one clinical scope, e.g. 'user/*.rs'")
+    fhir_user = None
+    if username is not None:
+        user = await users.get_user(conn, username)
+        if user is None:
+            raise ValueError(f"no account '{username}' (fhir-server users add)")
+        fhir_user = user.fhir_user
+    context = {"patient": patient} if patient else {}
+    grant = Grant(grants.new_id(), client_id, scopes, username, fhir_user, context)
+    token, _ = Issuer(await keys.load(conn), AuthConfig.from_settings(settings)).access_token(grant, base, seconds)
+    return token
+
+
+async def _token(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
+    base = (args.base_url or "").rstrip("/") or default_base(settings)
+    print(await mint(conn, settings, args.scope, base, args.expires_in, args.patient, args.user, args.client))
+    return 0
+
+
+async def _launch(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
+    from smart_auth.endpoints.admin import launch_context
+
+    data = {"patient": args.patient, "encounter": args.encounter, "fhirContext": args.context}
+    context = launch_context({k: v for k, v in data.items() if v is not None})
+    print(await grants.save_launch(conn, context, args.client, AuthConfig.from_settings(settings).launch_seconds))
+    return 0
+
+
+async def _demo(conn: Conn, settings: Settings, base: str) -> list[str]:
+    if await clients.get(conn, DEMO_CLIENT) is None:
+        await clients.register(conn, Client(DEMO_CLIENT, "Demo SMART app", "public", "none",
+                                            clients.DEFAULT_SCOPE["public"], [DEMO_REDIRECT]))
+    password = secrets.token_urlsafe(9)
+    await users.add_user(conn, "demo", password, None, "Demo User")
+    token = await mint(conn, settings, "user/*.cruds", base, 12 * 3600, username="demo", client_id=DEMO_CLIENT)
+    return [
+        "Authorization is on (SMART App Launch 2.x; discovery at /.well-known/smart-configuration).",
+        "A demo access token (user/*.cruds, valid 12 hours) for curl and scripts:",
+        f"  export TOKEN={token}",
+        f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?family=koepp'",
+        "More tokens: fhir-server token --scope 'user/*.rs'   (same --data-dir as serve)",
+        f"Demo SMART app: client_id {DEMO_CLIENT} (public, PKCE S256), redirect_uri {DEMO_REDIRECT}; "
+        f"sign in as demo / {password}",
+    ]
+
+
+def demo_banner(settings: Settings, host: str, port: int) -> str:
+    """Make sure the demo client and account exist; the lines telling a newcomer how to get in."""
+    assert settings.database_url
+    base = default_base(settings, host, port)
+
+    async def go() -> list[str]:
+        async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
+            return await _demo(conn, settings, base)
+
+    return "\n".join(asyncio.run(go()))
