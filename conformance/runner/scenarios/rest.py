@@ -16,6 +16,9 @@ def suite(run: Run) -> None:
     state: Json = {}
     f = run.fhir
 
+    def need(key: str) -> None:
+        require(key in state, "an earlier step failed, so this one can't run (see above)")
+
     def create() -> None:
         resp = f.post("Patient", run.tagged(_patient("Rest")))
         require(resp.status_code == 201, f"create answered {resp.status_code}, 201 expected (http.html#create)")
@@ -27,6 +30,7 @@ def suite(run: Run) -> None:
         state["id"] = rid
 
     def read() -> None:
+        need("id")
         resp = f.get(f"Patient/{state['id']}")
         body = json_of(resp)
         require(resp.status_code == 200, f"read answered {resp.status_code}")
@@ -37,6 +41,7 @@ def suite(run: Run) -> None:
         state["resource"], state["version"] = body, str(version)
 
     def update() -> None:
+        need("resource")
         body = {**state["resource"], "gender": "female"}
         resp = f.put(f"Patient/{state['id']}", body, {"If-Match": f'W/"{state["version"]}"'})
         require(resp.status_code == 200, f"update answered {resp.status_code}, 200 expected")
@@ -46,20 +51,24 @@ def suite(run: Run) -> None:
         state["resource"] = after
 
     def stale_if_match() -> None:
+        need("resource")
         resp = f.put(f"Patient/{state['id']}", state["resource"], {"If-Match": f'W/"{state["version"]}"'})
         require(resp.status_code == 412, f"an update with a stale If-Match answered {resp.status_code}, 412 expected")
 
     def vread() -> None:
+        need("version")
         resp = f.get(f"Patient/{state['id']}/_history/{state['version']}")
         require(resp.status_code == 200, f"vread of the first version answered {resp.status_code}")
         require(json_of(resp).get("gender") == "other", "vread must return the version asked for")
 
     def history() -> None:
+        need("id")
         body = json_of(f.get(f"Patient/{state['id']}/_history"))
         require(body.get("type") == "history", "instance history must be a Bundle of type history")
         require(len(body.get("entry") or []) >= 2, "instance history must list both versions")
 
     def delete() -> None:
+        need("id")
         resp = f.delete(f"Patient/{state['id']}")
         require(resp.status_code in (200, 202, 204), f"delete answered {resp.status_code}")
         gone = f.get(f"Patient/{state['id']}")

@@ -43,6 +43,7 @@ def suite(run: Run) -> None:
         return body
 
     def expect(query: dict[str, str], keys: list[str], res_type: str = "Patient") -> None:
+        require(all(k in data for k in keys), "the test data could not be created (see the first check)")
         got = sorted(_ids(search(query, res_type)))
         want = sorted(data[k] for k in keys)
         require(got == want, f"{res_type}?{query}: expected {want}, found {got}")
@@ -66,6 +67,7 @@ def suite(run: Run) -> None:
         expect({"patient": data["Beta"], "code": "http://loinc.org|8867-4"}, ["obs"], "Observation")
 
     def paging() -> None:
+        require(len(data) == 4, "the test data could not be created (see the first check)")
         first = search({"_tag": tag, "_count": "2"})
         require(len(_ids(first)) == 2, "_count=2 must give a page of 2")
         nxt = next((link["url"] for link in first.get("link") or () if link.get("relation") == "next"), None)
@@ -75,12 +77,14 @@ def suite(run: Run) -> None:
         require(sorted(ids) == sorted(data[k] for k in ("Alpha", "Beta", "Gamma")), f"the pages must hold each match once: {ids}")
 
     def sort() -> None:
+        require(len(data) == 4, "the test data could not be created (see the first check)")
         up = _ids(search({"_tag": tag, "_sort": "birthdate"}))
         require(up == [data["Alpha"], data["Beta"], data["Gamma"]], f"_sort=birthdate gave {up}")
         down = _ids(search({"_tag": tag, "_sort": "-birthdate"}))
         require(down == list(reversed(up)), f"_sort=-birthdate gave {down}")
 
     def include() -> None:
+        require(len(data) == 4, "the test data could not be created (see the first check)")
         body = search({"_tag": tag, "_include": "Observation:subject"}, "Observation")
         require(_ids(body) == [data["obs"]], "the match is the Observation")
         require(data["Beta"] in _ids(body, "include"), "_include=Observation:subject must add the Patient (mode include)")
