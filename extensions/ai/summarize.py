@@ -50,7 +50,10 @@ async def _record(ctx: OperationContext, access: AccessPolicy, window: Window, t
             if not subject.startswith("Patient/"):
                 raise Unprocessable(f"Encounter/{res_id} has no Patient subject to summarize")
             patient = await visible_patient(g, subject.removeprefix("Patient/"))
-            return await gather(g, patient, Window(), today, encounter)
+            record = await gather(g, patient, Window(), today, encounter)
+            if window.set:
+                record.notes.append("start/end do not apply to an Encounter summary: it covers the encounter")
+            return record
         return await gather(g, await visible_patient(g, res_id), window, today)
 
 

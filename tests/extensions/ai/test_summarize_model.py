@@ -131,8 +131,9 @@ def test_window_and_encounter_scope(ai: httpx.Client, fake_openai: FakeOpenAI) -
     assert "Hypertension" in user  # an active problem is kept whatever the window
     assert "Acute viral pharyngitis" not in user  # resolved, and recorded before the window
     enc = ids["urn:uuid:enc"]
-    resp = ai.get(f"/{enc}/$summarize")
+    resp = ai.get(f"/{enc}/$summarize", params={"start": "2030-01-01"})
     assert resp.status_code == 200, resp.text
+    assert "start/end do not apply" in out(resp.json())["note"]
     user = fake_openai.requests[-1]["body"]["messages"][1]["content"]
     assert "Heart rate; 72 /min" in user and "88 /min" not in user and "Hemoglobin A1c" not in user
     assert "Allergy to penicillin" in user  # allergies always travel with an encounter summary
