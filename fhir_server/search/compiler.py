@@ -124,13 +124,11 @@ class Compiler:
             return Cond("false") if f.values == ["true"] else Cond("true")
         if f.modifier is not None:
             raise BadRequest(f"'{f.raw_name}': _lastUpdated takes no modifier")
-        col = f"{alias}.last_updated"
-        high = f"({col} + interval '1 millisecond')"
         options = []
         for v in f.values:
             prefix, text = split_prefix(v)
             sl, sh = date.search_range(text, "_lastUpdated")
-            options.append(date.condition(prefix, sl, sh, col, high))
+            options.append(date.instant_condition(prefix, sl, sh, f"{alias}.last_updated"))
         return any_of(options)
 
     def _list(self, f: Filter, alias: str) -> Cond:

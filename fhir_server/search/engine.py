@@ -31,6 +31,7 @@ from fhir_server.storage.repository import Conn, _content_sql
 Json = dict[str, Any]
 TOTAL_CAP = 10_000  # default: an exact total when there are at most this many matches
 INCLUDE_LIMIT = 1000
+ROW_LEVEL = ("_id", "_lastUpdated", "_list")
 _COLS = "r.rid, r.res_type, r.id, r.version, r.last_updated, " + _content_sql("r")
 
 
@@ -135,6 +136,11 @@ class SearchEngine:
             conds.append(Cond("r.res_type = ANY(%s)", [scope.types]))
             applied = []
             for f in req.filters:
+                if f.code in ROW_LEVEL and f.chain is None:  # the same SQL for every type
+                    c, ok = compiler.filters(scope.types[0], [f])
+                    conds.append(c)
+                    applied.extend(ok)
+                    continue
                 per_type = []
                 for t in scope.types:
                     c, ok = Compiler(self.registry, compiler.base_url).filters(t, [f])

@@ -8,7 +8,7 @@ A search value is a range too, compared with the R4 prefix rules.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir_server.errors import BadRequest
@@ -108,6 +108,27 @@ def condition(prefix: str, sl: datetime, sh: datetime, lo: str = "lo", hi: str =
         return Cond(f"{hi} <= %s", [sl])
     low, high = approximate(sl, sh)
     return Cond(f"{lo} < %s AND {hi} > %s", [high, low])
+
+
+def instant_condition(prefix: str, sl: datetime, sh: datetime, col: str) -> Cond:
+    """``condition`` for a column of millisecond instants, each the range [t, t + 1 ms): the ``+ 1 ms`` is
+    moved to the argument side so that an index on the column serves every prefix."""
+    ms = timedelta(milliseconds=1)
+    eq_sql, eq_args = f"{col} >= %s AND {col} <= %s", [sl, sh - ms]
+    forms: dict[str, tuple[str, list[Any]]] = {
+        "eq": (eq_sql, eq_args),
+        "ne": (f"NOT ({eq_sql})", eq_args),
+        "gt": (f"{col} > %s", [sh - ms]),
+        "lt": (f"{col} < %s", [sl]),
+        "ge": (f"{col} > %s OR ({eq_sql})", [sh - ms, *eq_args]),
+        "le": (f"{col} < %s OR ({eq_sql})", [sl, *eq_args]),
+        "sa": (f"{col} >= %s", [sh]),
+        "eb": (f"{col} <= %s", [sl - ms if sl - LOWEST >= ms else LOWEST]),
+    }
+    if prefix in forms:
+        return Cond(*forms[prefix])
+    low, high = approximate(sl, sh)
+    return Cond(f"{col} < %s AND {col} > %s", [high, low - ms if low - LOWEST >= ms else LOWEST])
 
 
 def approximate(sl: datetime, sh: datetime) -> tuple[datetime, datetime]:
