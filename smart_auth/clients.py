@@ -27,12 +27,9 @@ METHODS = {
     "confidential": ("client_secret_basic", "client_secret_post", "private_key_jwt"),
     "backend": ("private_key_jwt",),
 }
-DEFAULT_SCOPE = {
-    "public": "launch launch/patient openid fhirUser profile offline_access online_access patient/*.cruds user/*.cruds",
-    "confidential": "launch launch/patient openid fhirUser profile offline_access online_access "
-                    "patient/*.cruds user/*.cruds",
-    "backend": "system/*.cruds",
-}
+_USER_APP = ("launch launch/patient launch/encounter openid fhirUser profile offline_access online_access "
+             "patient/*.cruds user/*.cruds")
+DEFAULT_SCOPE = {"public": _USER_APP, "confidential": _USER_APP, "backend": "system/*.cruds"}
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 

@@ -1,9 +1,10 @@
 """Bearer-token enforcement in front of the FHIR API (RFC 6750 §2.1, SMART App Launch 2.x).
 
 An ASGI middleware: every HTTP request except the public ones (``/metadata``, ``/.well-known/…``,
-``/auth/…``, and ``/webhooks/…``, whose senders sign their calls) must carry a valid access token; the request then runs with that token's ``Access``
-as ``fhir_server.access.current()``, which every interaction consults. A request without a valid
-token gets a 401 OperationOutcome with ``WWW-Authenticate: Bearer`` before reaching any route.
+``/auth/…``, and ``/webhooks/…``, whose senders sign their calls) must carry a valid access token;
+the request then runs with that token's ``Access`` as ``fhir_server.access.current()``, which every
+interaction consults. A request without a valid token gets a 401 OperationOutcome with
+``WWW-Authenticate: Bearer`` before reaching any route.
 """
 
 from __future__ import annotations

@@ -89,8 +89,10 @@ async def _refresh(conn: Conn, auth: SmartAuth, client: Client, params: dict[str
     if not token_value:
         raise InvalidRequest("refresh_token is required")
     current = await grants.find_refresh(conn, token_value)
-    if current is not None and current.client_id != client.client_id:
-        raise InvalidGrant("the refresh token was issued to another client")
+    if current is not None:
+        if current.client_id != client.client_id:
+            raise InvalidGrant("the refresh token was issued to another client")
+        _narrowed(params, Scopes.parse(current.data.get("scope")))  # a bad scope leaves the token usable
     stored, reused_grant = await grants.take_refresh(conn, token_value)
     if reused_grant is not None:
         await grants.revoke_grant(conn, reused_grant, auth.config.access_seconds)
@@ -99,15 +101,21 @@ async def _refresh(conn: Conn, auth: SmartAuth, client: Client, params: dict[str
         raise InvalidGrant("the refresh token is not valid")
     grant = Grant.from_data(stored.grant_id, client.client_id, stored.data)
     original = grant.scopes
-    if "scope" in params:
-        try:
-            wanted = Scopes.parse(params["scope"])
-        except ScopeError as exc:
-            raise InvalidScope(str(exc)) from exc
-        if not wanted.within(original):
-            raise InvalidScope("a refresh may narrow the granted scope but not widen it")
-        grant.scopes = wanted
+    grant.scopes = _narrowed(params, original)
     return await auth.issuer.respond(conn, grant, base, refresh_scopes=original)
+
+
+def _narrowed(params: dict[str, str], granted: Scopes) -> Scopes:
+    """The scope asked for on refresh: the granted one, or a narrower one (RFC 6749 §6)."""
+    if "scope" not in params:
+        return granted
+    try:
+        wanted = Scopes.parse(params["scope"])
+    except ScopeError as exc:
+        raise InvalidScope(str(exc)) from exc
+    if not wanted or not wanted.within(granted):
+        raise InvalidScope("a refresh may narrow the granted scope but not widen it")
+    return wanted
 
 
 async def _client_credentials(conn: Conn, auth: SmartAuth, client: Client, params: dict[str, str],
