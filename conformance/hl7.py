@@ -80,8 +80,10 @@ def load_dir(directory: Path) -> Cases:
             if path.exists():
                 files[name] = path.read_text(encoding="utf-8", errors="replace")
         for spec in (case.get("java"), (case.get("profile") or {}).get("java")):
-            out = directory / "outcomes" / spec if isinstance(spec, str) else None
-            if out is not None and out.exists():
+            if not isinstance(spec, str):
+                continue
+            out = directory / "outcomes" / spec
+            if out.exists():
                 outcomes[spec] = _errors(orjson.loads(out.read_bytes()))
     return Cases(manifest, files, outcomes)
 
@@ -116,7 +118,9 @@ def _parse(name: str, text: str) -> Json:
 def _resources(res: Json) -> list[Json]:
     """A conformance resource, or those inside a Bundle."""
     if res.get("resourceType") in ("Bundle",):
-        return [e["resource"] for e in res.get("entry") or () if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        return [
+            e["resource"] for e in res.get("entry") or () if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
     return [res]
 
 
@@ -138,8 +142,14 @@ def run_case(case: Json, cases: Cases) -> list[Step]:
     prof = case.get("profile") or {}
     steps = [("base", case.get("java"), [*case.get("supporting", []), *case.get("profiles", [])], None)]
     if "source" in prof:
-        steps.append(("profile", prof.get("java"), [*case.get("supporting", []), *case.get("profiles", []),
-                                                      prof["source"], *prof.get("supporting", [])], prof["source"]))
+        steps.append(
+            (
+                "profile",
+                prof.get("java"),
+                [*case.get("supporting", []), *case.get("profiles", []), prof["source"], *prof.get("supporting", [])],
+                prof["source"],
+            )
+        )
     for step, spec, support, source in steps:
         want = expected(spec, cases.outcomes)
         if want is None:
@@ -165,8 +175,16 @@ def _run_step(case: Json, cases: Cases, step: str, want: int, support: list[str]
         return result
     profiles = _global_profiles(loaded, resource)
     if source is not None:
-        url = next((r.get("url") for r in loaded if source in support and r.get("resourceType") == "StructureDefinition"
-                    and _parse(source, cases.files[source]).get("url") == r.get("url")), None)
+        url = next(
+            (
+                r.get("url")
+                for r in loaded
+                if source in support
+                and r.get("resourceType") == "StructureDefinition"
+                and _parse(source, cases.files[source]).get("url") == r.get("url")
+            ),
+            None,
+        )
         profiles += [url] if isinstance(url, str) else []
     issues = validate(resource, registry=registry, profiles=profiles, options=options(case))
     errors = [i for i in issues if i.severity in ("error", "fatal")]
@@ -182,7 +200,11 @@ def _global_profiles(loaded: list[Json], resource: Json) -> list[str]:
         if ig.get("resourceType") != "ImplementationGuide":
             continue
         for g in ig.get("global") or ():
-            if isinstance(g, dict) and g.get("type") == resource.get("resourceType") and isinstance(g.get("profile"), str):
+            if (
+                isinstance(g, dict)
+                and g.get("type") == resource.get("resourceType")
+                and isinstance(g.get("profile"), str)
+            ):
                 out.append(g["profile"])
     return out
 

@@ -77,8 +77,9 @@ def enforcing(base: Any, enforced: dict[str, tuple[str, ...]], registry: Registr
         profiles = enforced.get(str(resource.get("resourceType")))
         if not profiles or any(i.severity in ("error", "fatal") for i in issues):
             return issues
-        found = profile_validate(resource, registry=registry, profiles=list(profiles), options=Options(),
-                                 structure=False)
+        found = profile_validate(
+            resource, registry=registry, profiles=list(profiles), options=Options(), structure=False
+        )
         return issues + [ProfileIssue(i.severity, i.code, i.message, i.expression) for i in found]
 
     return validate

@@ -78,12 +78,21 @@ async def expand(ctx: OperationContext) -> OperationResult:
         params.append({"name": "count", "valueInteger": count})
     if text:
         params.append({"name": "filter", "valueString": text})
-    expansion: Json = {"identifier": f"urn:uuid:{uuid.uuid4()}", "timestamp": instant(now()), "total": len(rows),
-                       "offset": offset, "parameter": params}
+    expansion: Json = {
+        "identifier": f"urn:uuid:{uuid.uuid4()}",
+        "timestamp": instant(now()),
+        "total": len(rows),
+        "offset": offset,
+        "parameter": params,
+    }
     if page:
         expansion["contains"] = [{"system": s, "code": c, **({"display": d} if d else {})} for s, c, d in page]
-    out: Json = {"resourceType": "ValueSet", "url": url, "status": (vs or {}).get("status", "active"),
-                 "expansion": expansion}
+    out: Json = {
+        "resourceType": "ValueSet",
+        "url": url,
+        "status": (vs or {}).get("status", "active"),
+        "expansion": expansion,
+    }
     return OperationResult(resource=out)
 
 
@@ -98,8 +107,9 @@ def _coding(ctx: OperationContext, code_name: str = "code", coding_name: str = "
     return (system if isinstance(system, str) else None), code
 
 
-@operation("validate-code", type=True, instance=True, resource_types=("ValueSet",),
-           definition=OPS["ValueSet-validate-code"])
+@operation(
+    "validate-code", type=True, instance=True, resource_types=("ValueSet",), definition=OPS["ValueSet-validate-code"]
+)
 async def validate_code(ctx: OperationContext) -> OperationResult:
     url, ov = await _value_set(ctx)
     concept = ctx.params.get("codeableConcept")
@@ -120,8 +130,10 @@ async def validate_code(ctx: OperationContext) -> OperationResult:
     if found is None:
         values.append(("message", ("valueString", f"The code is not in the value set {url}")))
     elif display and shown and display != shown:
-        values = [("result", ("valueBoolean", False)),
-                  ("message", ("valueString", f"The display '{display}' is not the display of the code ('{shown}')"))]
+        values = [
+            ("result", ("valueBoolean", False)),
+            ("message", ("valueString", f"The display '{display}' is not the display of the code ('{shown}')")),
+        ]
     if shown:
         values.append(("display", ("valueString", shown)))
     return OperationResult(resource=parameters_resource(values))

@@ -55,7 +55,9 @@ async def validate_op(ctx: OperationContext) -> OperationResult:
     if mode == "delete":
         return OperationResult(resource=to_operation_outcome([]))
     if ctx.res_type is not None and resource.get("resourceType") != ctx.res_type:
-        raise BadRequest(f"The resource is a {resource.get('resourceType')}, but $validate was invoked on {ctx.res_type}")
+        raise BadRequest(
+            f"The resource is a {resource.get('resourceType')}, but $validate was invoked on {ctx.res_type}"
+        )
     issues = _mode_issues(mode, ctx, resource)
     issues += validate(resource, registry=reg, profiles=[url] if url else [])
     return OperationResult(resource=to_operation_outcome(issues))

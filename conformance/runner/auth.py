@@ -58,14 +58,24 @@ def discover(http: httpx.Client, base: str) -> dict[str, Any]:
     return data
 
 
-def backend_token(http: httpx.Client, base: str, client_id: str, key: rsa.RSAPrivateKey,
-                  scope: str = "system/*.rs", kid: str | None = None) -> str:
+def backend_token(
+    http: httpx.Client,
+    base: str,
+    client_id: str,
+    key: rsa.RSAPrivateKey,
+    scope: str = "system/*.rs",
+    kid: str | None = None,
+) -> str:
     """An access token for a registered backend client (SMART Backend Services)."""
     endpoint = discover(http, base)["token_endpoint"]
     now = int(time.time())
     claims = {"iss": client_id, "sub": client_id, "aud": endpoint, "exp": now + 300, "jti": str(uuid.uuid4())}
-    form = {"grant_type": "client_credentials", "scope": scope, "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": sign_rs384(claims, key, kid)}
+    form = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": sign_rs384(claims, key, kid),
+    }
     resp = http.post(endpoint, data=form, headers={"Accept": "application/json"})
     if resp.status_code != 200:
         raise AuthError(f"the token endpoint refused the client ({resp.status_code}: {resp.text[:200]})")

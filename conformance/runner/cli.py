@@ -28,8 +28,11 @@ from conformance.runner.scenarios import Run, capabilities, rest, search, smart,
 from conformance.runner.testscript import run_script
 
 SUITES: dict[str, Callable[[Run], None]] = {
-    "capabilities": capabilities.suite, "rest": rest.suite, "search": search.suite,
-    "transactions": transactions.suite, "smart": smart.suite,
+    "capabilities": capabilities.suite,
+    "rest": rest.suite,
+    "search": search.suite,
+    "transactions": transactions.suite,
+    "smart": smart.suite,
 }
 
 
@@ -118,8 +121,11 @@ def hl7_cases(args: argparse.Namespace, out: Any) -> int:
     for s in steps:
         if not s.agrees:
             print(f"DISAGREE {s.key}: Java {s.expected} error(s), here {s.found}", file=out)
-    print(f"agreement: {agree}/{len(steps)} steps ({100 * agree / max(len(steps), 1):.1f} %), "
-          f"exact error count {sum(s.expected == s.found for s in steps)}/{len(steps)}", file=out)
+    print(
+        f"agreement: {agree}/{len(steps)} steps ({100 * agree / max(len(steps), 1):.1f} %), "
+        f"exact error count {sum(s.expected == s.found for s in steps)}/{len(steps)}",
+        file=out,
+    )
     return 0
 
 

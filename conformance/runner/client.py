@@ -12,8 +12,9 @@ FHIR_JSON = "application/fhir+json"
 class Fhir:
     """A small FHIR REST client over httpx; every call returns the raw response."""
 
-    def __init__(self, base: str, token: str | None = None, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, base: str, token: str | None = None, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base = base.rstrip("/")
         headers = {"Accept": FHIR_JSON}
         if token:
@@ -38,8 +39,9 @@ class Fhir:
     def delete(self, path: str) -> httpx.Response:
         return self.http.delete(self.url(path))
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                params: Any = None) -> httpx.Response:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, params: Any = None
+    ) -> httpx.Response:
         extra = {"Content-Type": FHIR_JSON} if body is not None else {}
         return self.http.request(method, self.url(path), json=body, params=params, headers={**extra, **(headers or {})})
 

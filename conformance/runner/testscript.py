@@ -23,9 +23,20 @@ from fhir_server import fhirpath
 from fhir_server.fhirpath import FHIRPathError
 
 Json = dict[str, Any]
-RESPONSES = {"okay": 200, "created": 201, "noContent": 204, "notModified": 304, "bad": 400, "forbidden": 403,
-             "notFound": 404, "methodNotAllowed": 405, "conflict": 409, "gone": 410, "preconditionFailed": 412,
-             "unprocessable": 422}
+RESPONSES = {
+    "okay": 200,
+    "created": 201,
+    "noContent": 204,
+    "notModified": 304,
+    "bad": 400,
+    "forbidden": 403,
+    "notFound": 404,
+    "methodNotAllowed": 405,
+    "conflict": 409,
+    "gone": 410,
+    "preconditionFailed": 412,
+    "unprocessable": 422,
+}
 METHODS = {"create": "POST", "update": "PUT", "delete": "DELETE", "transaction": "POST", "batch": "POST"}
 _VAR = re.compile(r"\$\{([A-Za-z0-9_\-]+)\}")
 
@@ -107,7 +118,11 @@ class Script:
         return f"{res_type}{self.sub(str(op.get('params', '')))}"
 
     def check(self, a: Json) -> None:
-        resp = self.state.responses.get(str(a.get("sourceId"))) if a.get("sourceId") in self.state.responses else self.state.last
+        resp = (
+            self.state.responses.get(str(a.get("sourceId")))
+            if a.get("sourceId") in self.state.responses
+            else self.state.last
+        )
         label = str(a.get("label") or a.get("description") or "assert")
         if resp is None and not a.get("sourceId"):
             raise Failed(f"{label}: no response to check")
@@ -124,12 +139,18 @@ class Script:
         if "contentType" in a and resp is not None:
             require_in(label, str(a["contentType"]), resp.headers.get("content-type", ""))
         if "headerField" in a and resp is not None:
-            _compare(label, resp.headers.get(str(a["headerField"])), self.sub(str(a.get("value", ""))),
-                     str(a.get("operator", "equals")))
+            _compare(
+                label,
+                resp.headers.get(str(a["headerField"])),
+                self.sub(str(a.get("value", ""))),
+                str(a.get("operator", "equals")),
+            )
         if "expression" in a:
             values = self._evaluate(str(a["expression"]), self._body(a.get("sourceId")))
             if "value" in a:
-                _compare(label, values[0] if values else None, self.sub(str(a["value"])), str(a.get("operator", "equals")))
+                _compare(
+                    label, values[0] if values else None, self.sub(str(a["value"])), str(a.get("operator", "equals"))
+                )
             elif not (values and values != [False]):
                 raise Failed(f"{label}: the expression '{a['expression']}' is not true ({values})")
 
@@ -141,9 +162,18 @@ def require_in(label: str, want: str, got: str) -> None:
 
 def _compare(label: str, actual: Any, expected: Any, operator: str) -> None:
     a, e = ("" if actual is None else str(actual).lower() if isinstance(actual, bool) else str(actual)), str(expected)
-    checks = {"equals": a == e, "notEquals": a != e, "in": a in e.split(","), "notIn": a not in e.split(","),
-              "contains": e in a, "notContains": e not in a, "empty": actual in (None, ""),
-              "notEmpty": actual not in (None, ""), "greaterThan": _num(a) > _num(e), "lessThan": _num(a) < _num(e)}
+    checks = {
+        "equals": a == e,
+        "notEquals": a != e,
+        "in": a in e.split(","),
+        "notIn": a not in e.split(","),
+        "contains": e in a,
+        "notContains": e not in a,
+        "empty": actual in (None, ""),
+        "notEmpty": actual not in (None, ""),
+        "greaterThan": _num(a) > _num(e),
+        "lessThan": _num(a) < _num(e),
+    }
     if not checks.get(operator, False):
         raise Failed(f"{label}: {actual!r} is not {operator} {expected!r}")
 

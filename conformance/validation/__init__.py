@@ -30,8 +30,14 @@ def server_registry() -> Registry:
     return _SERVER
 
 
-def validate(resource: Any, *, registry: Registry | None = None, profiles: list[str] | tuple[str, ...] = (),
-             options: Options | None = None, structure: bool = True) -> list[Issue]:
+def validate(
+    resource: Any,
+    *,
+    registry: Registry | None = None,
+    profiles: list[str] | tuple[str, ...] = (),
+    options: Options | None = None,
+    structure: bool = True,
+) -> list[Issue]:
     """All issues of ``resource`` against the base R4 definitions and ``profiles`` (and its claims)."""
     opts = options or Options()
     issues = structural.validate(resource) if structure else []
@@ -47,7 +53,8 @@ def validate(resource: Any, *, registry: Registry | None = None, profiles: list[
     return issues + ctx.issues
 
 
-def profile_issues(resource: Any, profiles: list[str], registry: Registry | None = None,
-                   options: Options | None = None) -> list[Issue]:
+def profile_issues(
+    resource: Any, profiles: list[str], registry: Registry | None = None, options: Options | None = None
+) -> list[Issue]:
     """Only what the profiles add (the write path has run the structural validator already)."""
     return validate(resource, registry=registry, profiles=profiles, options=options, structure=False)

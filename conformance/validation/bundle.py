@@ -42,8 +42,12 @@ def _full_url(ctx: Ctx, e: Json, loc: Loc) -> None:
     res = e.get("resource")
     m = _RESTFUL.match(url)
     if m and isinstance(res, dict) and "id" in res and (m.group(1), m.group(2)) != (res.get("resourceType"), res["id"]):
-        ctx.error("invalid", f"The fullUrl '{url}' looks like a RESTful server URL, so it must end with the "
-                  f"resource's type and id ({res.get('resourceType')}/{res.get('id')})", loc)
+        ctx.error(
+            "invalid",
+            f"The fullUrl '{url}' looks like a RESTful server URL, so it must end with the "
+            f"resource's type and id ({res.get('resourceType')}/{res.get('id')})",
+            loc,
+        )
 
 
 def _links(ctx: Ctx, b: Json, here: Loc) -> None:
@@ -78,16 +82,22 @@ def _searchset(ctx: Ctx, b: Json, entries: list[Json], here: Loc) -> None:
             if "id" not in res:
                 ctx.error("invalid", "Search results must have ids", loc)
             if searched and res.get("resourceType") != searched:
-                ctx.error("invalid", f"This is not a matching resource type for the search "
-                          f"({res.get('resourceType')} expecting {searched})", loc)
+                ctx.error(
+                    "invalid",
+                    f"This is not a matching resource type for the search "
+                    f"({res.get('resourceType')} expecting {searched})",
+                    loc,
+                )
 
 
 def _keys(e: Json) -> set[str]:
-    res = e.get("resource") if isinstance(e.get("resource"), dict) else {}
+    found = e.get("resource")
+    res: Json = found if isinstance(found, dict) else {}
     out = {e["fullUrl"]} if isinstance(e.get("fullUrl"), str) else set()
     if "id" in res:
         out.add(f"{res.get('resourceType')}/{res['id']}")
-        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        raw = res.get("meta")
+        meta: Json = raw if isinstance(raw, dict) else {}
         if "versionId" in meta:
             out.add(f"{res.get('resourceType')}/{res['id']}/_history/{meta['versionId']}")
     return out

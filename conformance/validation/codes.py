@@ -1,4 +1,4 @@
-"""Bindings (http://hl7.org/fhir/R4/terminologies.html#strength) of code, Coding, CodeableConcept, Quantity, string, uri.
+"""Bindings (http://hl7.org/fhir/R4/terminologies.html#strength) of code, Coding, CodeableConcept, Quantity.
 
 required: a code from the value set, else an error (also for each required additional binding,
 R5's ``binding.additional`` as its R4 cross-version extension); extensible: a warning when no coding is in the

@@ -51,8 +51,9 @@ class Ctx:
 
     def quiet(self) -> Ctx:
         """A context that shares everything but collects its issues apart (slice matching)."""
-        return Ctx(self.registry, self.options, [], list(self.resources), list(self.roots), list(self.bundles),
-                   self.depth)
+        return Ctx(
+            self.registry, self.options, [], list(self.resources), list(self.roots), list(self.bundles), self.depth
+        )
 
     def resolver(self, reference: str) -> Json | None:
         """A resource of the Bundles (or Parameters) being walked, by ``fullUrl`` or ``Type/id``."""
@@ -68,8 +69,11 @@ class Ctx:
 def _members(container: Json) -> list[tuple[str | None, Json]]:
     """(fullUrl, resource) of a Bundle's entries, or of a Parameters' resources (parts included)."""
     if container.get("resourceType") == "Bundle":
-        return [(e.get("fullUrl"), e["resource"]) for e in container.get("entry") or ()
-                if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        return [
+            (e.get("fullUrl"), e["resource"])
+            for e in container.get("entry") or ()
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
     out: list[tuple[str | None, Json]] = []
     stack = list(container.get("parameter") or ())
     while stack:

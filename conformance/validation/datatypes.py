@@ -53,8 +53,11 @@ def _coding(ctx: Ctx, value: Any, loc: Loc) -> None:
     if not isinstance(system, str):
         return
     if not _ABSOLUTE.match(system):
-        ctx.error("invalid", f"Coding.system must be an absolute reference, not a local reference ('{system}')",
-                  (loc, "system", -1))
+        ctx.error(
+            "invalid",
+            f"Coding.system must be an absolute reference, not a local reference ('{system}')",
+            (loc, "system", -1),
+        )
     elif ctx.registry.is_value_set(system):
         ctx.error("invalid", f"The Coding references a value set, not a code system ('{system}')", (loc, "system", -1))
 
@@ -81,14 +84,26 @@ def _url(ctx: Ctx, value: Any, loc: Loc) -> None:
         ctx.error("invalid", f"Example URLs are not allowed in this context ({value})", loc)
 
 
-_CORE_RULES = {"Attachment": _attachment, "Coding": _coding, "markdown": _markdown, "Narrative": _narrative,
-               "uri": _url, "url": _url, "canonical": _url}
+_CORE_RULES = {
+    "Attachment": _attachment,
+    "Coding": _coding,
+    "markdown": _markdown,
+    "Narrative": _narrative,
+    "uri": _url,
+    "url": _url,
+    "canonical": _url,
+}
 
 
 def _target_profiles(ctx: Ctx, ref: str, target: Any, node: Node, loc: Loc) -> None:
     """A reference whose element names profiles (not only types) must point at a conforming resource."""
-    urls = [u for t in node.types if t.code == "Reference" for u in t.targets
-            if not (u.startswith(CORE_PREFIX) and "/" not in u[len(CORE_PREFIX) :])]
+    urls = [
+        u
+        for t in node.types
+        if t.code == "Reference"
+        for u in t.targets
+        if not (u.startswith(CORE_PREFIX) and "/" not in u[len(CORE_PREFIX) :])
+    ]
     if not urls or not isinstance(target, dict):
         return
     unknown = [u for u in urls if ctx.registry.structure_definition(u) is None]
@@ -99,8 +114,9 @@ def _target_profiles(ctx: Ctx, ref: str, target: Any, node: Node, loc: Loc) -> N
     from conformance.validation.engine import conforms
 
     if not any(conforms(ctx, target, u) for u in urls):
-        ctx.error("structure", f"The resource {ref} does not conform to any of the target profiles "
-                  f"{', '.join(urls)}", loc)
+        ctx.error(
+            "structure", f"The resource {ref} does not conform to any of the target profiles {', '.join(urls)}", loc
+        )
 
 
 def target_types(ctx: Ctx, node: Node) -> set[str] | None:
@@ -140,5 +156,9 @@ def _reference(ctx: Ctx, value: Any, node: Node, loc: Loc) -> None:
     allowed = target_types(ctx, node)
     if found is None or allowed is None or found in allowed:
         return
-    ctx.error("structure", f"The type '{found}' implied by the reference {ref} is not a valid target for this "
-              f"element (must be one of {', '.join(sorted(allowed))})", loc)
+    ctx.error(
+        "structure",
+        f"The type '{found}' implied by the reference {ref} is not a valid target for this "
+        f"element (must be one of {', '.join(sorted(allowed))})",
+        loc,
+    )

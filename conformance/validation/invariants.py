@@ -47,8 +47,9 @@ def compile_constraints(constraints: Any, type_name: str) -> tuple[Invariant, ..
     return tuple(out)
 
 
-def evaluate(inv: Invariant, resource: Any, context: Any, resolver: Any = None,
-             env: dict[str, Any] | None = None) -> bool | str:
+def evaluate(
+    inv: Invariant, resource: Any, context: Any, resolver: Any = None, env: dict[str, Any] | None = None
+) -> bool | str:
     """True when the constraint holds, False when it fails, a reason text when it can't be checked."""
     if inv.expression is None:
         return inv.problem or "the expression does not compile"

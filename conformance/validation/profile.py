@@ -112,7 +112,8 @@ def _slicing(el: Element) -> Slicing | None:
         return None
     discs = tuple(
         Discriminator(str(d.get("type", "value")), str(d.get("path", "$this")))
-        for d in s.get("discriminator", ()) if isinstance(d, dict)
+        for d in s.get("discriminator", ())
+        if isinstance(d, dict)
     )
     return Slicing(discs, str(s.get("rules", "open")), bool(s.get("ordered", False)))
 
@@ -146,24 +147,34 @@ def node_of(el: Element, type_name: str) -> Node:
     raw = path.rsplit(".", 1)[-1]
     types = tuple(
         TypeRef(_code(t), tuple(t.get("profile") or ()), tuple(t.get("targetProfile") or ()))
-        for t in el.get("type") or () if isinstance(t, dict)
+        for t in el.get("type") or ()
+        if isinstance(t, dict)
     )
     has_fixed, fixed = _prefixed(el, "fixed")
     has_pattern, pattern = _prefixed(el, "pattern")
     binding = el.get("binding") or {}
     vs = binding.get("valueSet")
     return Node(
-        id=snapshot.element_id(el), path=path, name=raw.removesuffix("[x]"),
-        min=_int(el.get("min"), 0) or 0, max=_int(el.get("max", "*"), None), types=types,
-        choice=raw.endswith("[x]"), fixed=fixed, pattern=pattern, has_fixed=has_fixed,
+        id=snapshot.element_id(el),
+        path=path,
+        name=raw.removesuffix("[x]"),
+        min=_int(el.get("min"), 0) or 0,
+        max=_int(el.get("max", "*"), None),
+        types=types,
+        choice=raw.endswith("[x]"),
+        fixed=fixed,
+        pattern=pattern,
+        has_fixed=has_fixed,
         has_pattern=has_pattern,
         binding=(str(binding.get("strength")), vs) if isinstance(vs, str) else None,
         additional=_additional(binding),
         invariants=compile_constraints(el.get("constraint") or (), type_name),
-        max_length=_int(el.get("maxLength"), None), min_value=_limit(el, "minValue"),
+        max_length=_int(el.get("maxLength"), None),
+        min_value=_limit(el, "minValue"),
         max_value=_limit(el, "maxValue"),
         content_ref=el["contentReference"].lstrip("#") if isinstance(el.get("contentReference"), str) else None,
-        slice_name=el.get("sliceName"), slicing=_slicing(el),
+        slice_name=el.get("sliceName"),
+        slicing=_slicing(el),
     )
 
 
@@ -223,7 +234,7 @@ def build(registry: Registry, url: str) -> Profile | None:
         return None
     type_name = str(sd.get("type") or elements[0]["path"])
     root, by_id = build_tree(elements, type_name)
-    core = url.startswith(CORE_PREFIX) and sd.get("derivation") != "constraint" and "/" not in url[len(CORE_PREFIX):]
+    core = url.startswith(CORE_PREFIX) and sd.get("derivation") != "constraint" and "/" not in url[len(CORE_PREFIX) :]
     return Profile(url, str(sd.get("name", "")), type_name, core, root, sd, tuple(errors), by_id)
 
 

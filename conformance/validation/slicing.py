@@ -37,8 +37,11 @@ def assign(ctx: Ctx, items: list[Item], node: Node, loc: Loc, core: bool) -> dic
                 break
         else:
             if node.slicing is not None and node.slicing.rules == "closed" and not core:
-                ctx.error("invalid", f"This element does not match any known slice of {node.path} "
-                          "and slicing is CLOSED", (loc, node.name, item.index if item.array else -1))
+                ctx.error(
+                    "invalid",
+                    f"This element does not match any known slice of {node.path} and slicing is CLOSED",
+                    (loc, node.name, item.index if item.array else -1),
+                )
     if not core:
         for s in node.slices:
             n = counts[id(s)]
@@ -72,8 +75,10 @@ def _typed(ctx: Ctx, item: Item, path: str) -> list[str]:
         found = fhirpath.compile(path).evaluate_typed(item.value, resolver=ctx.resolver)
     except FHIRPathError:
         return []
-    return [str(t.value.get("resourceType")) if isinstance(t.value, dict) and "resourceType" in t.value else t.type
-            for t in found]
+    return [
+        str(t.value.get("resourceType")) if isinstance(t.value, dict) and "resourceType" in t.value else t.type
+        for t in found
+    ]
 
 
 def at_path(s: Node, path: str) -> Node | None:

@@ -36,8 +36,9 @@ def element_id(el: Element) -> str:
     return f"{path}:{el['sliceName']}" if el.get("sliceName") else path
 
 
-def generate(differential: list[Element], base: list[Element], type_snapshot: BaseLookup,
-             errors: list[str]) -> list[Element]:
+def generate(
+    differential: list[Element], base: list[Element], type_snapshot: BaseLookup, errors: list[str]
+) -> list[Element]:
     """The snapshot of a profile: ``base``'s snapshot with ``differential`` applied; problems go to ``errors``."""
     out = [copy.deepcopy(e) for e in base]
     for e in out:
@@ -214,17 +215,15 @@ def _merge(target: Element, d: Element) -> None:
 def _merge_fixed(target: Element, key: str, value: Any) -> None:
     for k in [k for k in target if k.startswith(("fixed", "pattern"))]:
         if k.startswith("fixed") and target[k] != value:
-            raise SnapshotError(
-                f"{target['id']}: the value {value!r} contradicts the base's fixed value {target[k]!r}"
-            )
+            raise SnapshotError(f"{target['id']}: the value {value!r} contradicts the base's fixed value {target[k]!r}")
         del target[k]
     target[key] = copy.deepcopy(value)
 
 
 def _check_cardinality(target: Element, key: str, value: Any) -> None:
-    if key == "min" and isinstance(value, int) and isinstance(target.get("min"), int) and value < target["min"]:
-        if ":" not in target["id"]:
-            raise SnapshotError(f"{target['id']}: min {value} is less than the base's min {target['min']}")
-    if key == "max" and isinstance(value, str) and target.get("max") not in (None, "*") and value != "0":
-        if value == "*" or (value.isdigit() and int(value) > int(target["max"])):
-            raise SnapshotError(f"{target['id']}: max {value} is more than the base's max {target['max']}")
+    lower = isinstance(value, int) and isinstance(target.get("min"), int) and value < target["min"]
+    if key == "min" and lower and ":" not in target["id"]:
+        raise SnapshotError(f"{target['id']}: min {value} is less than the base's min {target['min']}")
+    bounded = isinstance(value, str) and target.get("max") not in (None, "*") and value != "0"
+    if key == "max" and bounded and (value == "*" or (value.isdigit() and int(value) > int(target["max"]))):
+        raise SnapshotError(f"{target['id']}: max {value} is more than the base's max {target['max']}")

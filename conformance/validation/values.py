@@ -62,16 +62,20 @@ def _extra_keys(value: Any, fixed: Any, loc: Loc, ctx: Ctx) -> bool:
     if isinstance(value, dict) and isinstance(fixed, dict):
         extra = [k for k in value if k not in fixed and k not in ("id", "extension")]
         for k in extra:
-            ctx.error("value", f"The element {k} is present in the instance but not allowed in the "
-                      "applicable fixed value specified in profile", (loc, k, -1))
+            ctx.error(
+                "value",
+                f"The element {k} is present in the instance but not allowed in the "
+                "applicable fixed value specified in profile",
+                (loc, k, -1),
+            )
         return bool(extra)
     return False
 
 
 def check(ctx: Ctx, value: Any, type_code: str, node: Node, loc: Loc) -> None:
-    if node.has_fixed and not same(value, node.fixed):
-        if not _extra_keys(value, node.fixed, loc, ctx) or not matches(value, node.fixed):
-            ctx.error("value", f"Value is {_show(value)} but is fixed to {_show(node.fixed)} in the profile", loc)
+    mismatch = node.has_fixed and not same(value, node.fixed)
+    if mismatch and (not _extra_keys(value, node.fixed, loc, ctx) or not matches(value, node.fixed)):
+        ctx.error("value", f"Value is {_show(value)} but is fixed to {_show(node.fixed)} in the profile", loc)
     if node.has_pattern and not matches(value, node.pattern):
         ctx.error("value", f"The value {_show(value)} does not match the pattern {_show(node.pattern)}", loc)
     if node.max_length is not None and isinstance(value, str) and len(value) > node.max_length:

@@ -21,7 +21,7 @@ from conformance.validation.profile import Node, profile
 from conformance.validation.registry import core_url
 from fhir_server import definitions
 from fhir_server.fhirpath.items import Item as PathItem
-from fhir_server.model import PRIMITIVE_TYPES, TypeInfo, model
+from fhir_server.model import TypeInfo, model
 from fhir_server.validation.issues import Loc
 
 Json = dict[str, Any]

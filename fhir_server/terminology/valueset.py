@@ -58,7 +58,8 @@ def _expand_once(value_set_url: str, key: int) -> Codes | None:
     """The (system, code) pairs of a value set, or None when it can't be expanded locally."""
     url = _strip_version(value_set_url)
     if url != value_set_url:
-        return expand(url)
+        codes: Codes | None = expand(url)
+        return codes
     with _lock:
         if url in _in_progress:  # a value set importing itself (directly or not)
             return None

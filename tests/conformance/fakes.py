@@ -22,7 +22,9 @@ class FakeServer:
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, data = handle(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status, headers, data = handle(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 raw = b"" if data is None else json.dumps(data).encode()
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/fhir+json", **headers}.items():

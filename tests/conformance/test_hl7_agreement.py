@@ -26,13 +26,13 @@ DISAGREEMENTS = {
     "ips-nz-pj [base]": "Java: wrong LOINC displays; LOINC is not available locally",
     # Differences of rule or of input.
     "obs-temp-bad [base]": "Java applies the R4 body temperature profile to a vital-signs Observation coded in "
-                           "SNOMED CT by its own rule; the instance claims only an unknown profile",
+    "SNOMED CT by its own rule; the instance claims only an unknown profile",
     "encounter-period [base]": "per-1 'start <= end' on 2023-06-21 vs 2023-06-21T06:20:00Z: FHIRPath says a comparison "
-                               "at different precision is empty (not false), so the invariant does not fail here",
+    "at different precision is empty (not false), so the invariant does not fail here",
     "ext-derived-circle [base]": "the manifest has two cases of this name; this one's inline outcome (a ValueSet's "
-                                 "issues) belongs to another test, the other (0 errors) agrees",
+    "issues) belongs to another test, the other (0 errors) agrees",
     "extension-version-restriction-range-r4 [base]": "Java loads the extension from an R5 'supporting5' file that "
-                                                    "the R4 subset does not include, so the extension is unknown here",
+    "the R4 subset does not include, so the extension is unknown here",
     "extension-version-restriction-range-ctxt-r4 [base]": "same as extension-version-restriction-range-r4",
 }
 
@@ -58,8 +58,19 @@ def test_each_disagreement_is_the_known_one(steps: list[hl7.Step]) -> None:
     assert {s.key for s in steps if not s.agrees} == set(DISAGREEMENTS)
 
 
-@pytest.mark.parametrize("name", ["empty-array", "resource-invalid-id-1", "obs-quantity-us", "ai5", "ai6",
-                                  "type-subtype-slicing3", "bundle-conformsto", "mycommunication.invalid"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "empty-array",
+        "resource-invalid-id-1",
+        "obs-quantity-us",
+        "ai5",
+        "ai6",
+        "type-subtype-slicing3",
+        "bundle-conformsto",
+        "mycommunication.invalid",
+    ],
+)
 def test_rejected_cases_are_rejected(steps: list[hl7.Step], name: str) -> None:
     found = [s for s in steps if s.case == name]
     assert found and all(s.found > 0 for s in found if s.expected > 0)

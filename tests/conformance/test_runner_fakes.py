@@ -20,11 +20,25 @@ from conformance.runner.cli import main
 from tests.conformance.fakes import FakeServer, b64url_decode, query
 
 STATEMENT = {
-    "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+    "resourceType": "CapabilityStatement",
+    "status": "active",
+    "kind": "instance",
+    "fhirVersion": "4.0.1",
     "format": ["json"],
-    "rest": [{"mode": "server", "interaction": [{"code": "transaction"}], "operation": [{"name": "claimed-op"}],
-              "resource": [{"type": "Patient", "interaction": [{"code": c} for c in ("create", "read", "search-type")],
-                            "searchParam": [{"name": "family", "type": "string"}, {"name": "gender", "type": "token"}]}]}],
+    "rest": [
+        {
+            "mode": "server",
+            "interaction": [{"code": "transaction"}],
+            "operation": [{"name": "claimed-op"}],
+            "resource": [
+                {
+                    "type": "Patient",
+                    "interaction": [{"code": c} for c in ("create", "read", "search-type")],
+                    "searchParam": [{"name": "family", "type": "string"}, {"name": "gender", "type": "token"}],
+                }
+            ],
+        }
+    ],
 }
 
 
@@ -44,7 +58,11 @@ def _sloppy() -> FakeServer:
             return 200, {}, res  # should be 201 with a Location
         if route == "Patient" and method == "GET":
             if "family" in query(path) and "_count" in query(path):
-                return 400, {}, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
+                return (
+                    400,
+                    {},
+                    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]},
+                )
             entries = [{"resource": r, "search": {"mode": "match"}} for r in store.values()]
             return 200, {}, {"resourceType": "Bundle", "type": "searchset", "entry": entries}
         if route.startswith("Patient/") and method == "GET" and route.split("/")[1] in store:
@@ -107,9 +125,15 @@ def _smart_server(public: rsa.RSAPublicKey, seen: list[dict[str, Any]]) -> FakeS
         route = path.split("?")[0].strip("/")
         base = state["base"]
         if route == ".well-known/smart-configuration":
-            return 200, {"Content-Type": "application/json"}, {
-                "token_endpoint": f"{base}/token", "capabilities": ["client-confidential-asymmetric"],
-                "token_endpoint_auth_signing_alg_values_supported": ["RS384"]}
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                {
+                    "token_endpoint": f"{base}/token",
+                    "capabilities": ["client-confidential-asymmetric"],
+                    "token_endpoint_auth_signing_alg_values_supported": ["RS384"],
+                },
+            )
         if route == "token" and method == "POST":
             form = {k: v[0] for k, v in query("?" + body.decode()).items()}
             head, payload, sig = form["client_assertion"].split(".")
@@ -119,12 +143,19 @@ def _smart_server(public: rsa.RSAPublicKey, seen: list[dict[str, Any]]) -> FakeS
                 return 401, {"Content-Type": "application/json"}, {"error": "invalid_client"}
             claims = json.loads(b64url_decode(payload))
             seen.append({"form": form, "header": json.loads(b64url_decode(head)), "claims": claims})
-            ok = (form["grant_type"] == "client_credentials" and claims["iss"] == claims["sub"] == "backend-1"
-                  and claims["aud"] == f"{base}/token" and claims["exp"] > time.time())
+            ok = (
+                form["grant_type"] == "client_credentials"
+                and claims["iss"] == claims["sub"] == "backend-1"
+                and claims["aud"] == f"{base}/token"
+                and claims["exp"] > time.time()
+            )
             if not ok:
                 return 400, {"Content-Type": "application/json"}, {"error": "invalid_grant"}
-            return 200, {"Content-Type": "application/json"}, {"access_token": token, "token_type": "bearer",
-                                                               "expires_in": 300, "scope": form["scope"]}
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                {"access_token": token, "token_type": "bearer", "expires_in": 300, "scope": form["scope"]},
+            )
         if headers.get("authorization") != f"Bearer {token}":
             return 401, {}, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
         if route == "metadata":
@@ -142,16 +173,37 @@ def test_backend_services_token_is_obtained_and_used(tmp_path: Path) -> None:
     server = _smart_server(public, seen)
     try:
         junit = tmp_path / "r.xml"
-        main(["run", "--base", server.base, "--client-id", "backend-1", "--private-key", str(key_path),
-              "--scope", "system/Patient.rs", "--suite", "capabilities", "--junit", str(junit)], io.StringIO())
+        main(
+            [
+                "run",
+                "--base",
+                server.base,
+                "--client-id",
+                "backend-1",
+                "--private-key",
+                str(key_path),
+                "--scope",
+                "system/Patient.rs",
+                "--suite",
+                "capabilities",
+                "--junit",
+                str(junit),
+            ],
+            io.StringIO(),
+        )
         assert seen and seen[0]["header"]["alg"] == "RS384"
         assert seen[0]["form"]["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
         assert seen[0]["form"]["scope"] == "system/Patient.rs"
         # the token worked: the statement was read (behind the token) and judged
         assert _statuses(junit)["capabilities: the CapabilityStatement is an R4 server statement"] == "pass"
         other_key, _ = _key_pair(tmp_path / "..")
-        assert main(["run", "--base", server.base, "--client-id", "backend-1", "--private-key", str(other_key)],
-                    io.StringIO()) == 2  # a wrongly signed assertion is refused: an auth error, not a run
+        assert (
+            main(
+                ["run", "--base", server.base, "--client-id", "backend-1", "--private-key", str(other_key)],
+                io.StringIO(),
+            )
+            == 2
+        )  # a wrongly signed assertion is refused: an auth error, not a run
     finally:
         server.close()
 

@@ -43,14 +43,20 @@ def test_lookup_validate_code_subsumes(client: httpx.Client) -> None:
     found = _params(client.get("/CodeSystem/$lookup", params={"system": GENDER, "code": "male"}).json())
     assert found["display"] == "Male"
     assert_outcome(client.get("/CodeSystem/$lookup", params={"system": GENDER, "code": "nope"}), 404)
-    ok = _params(client.get("/ValueSet/$validate-code", params={"url": GENDER_VS, "system": GENDER, "code": "male"}).json())
+    ok = _params(
+        client.get("/ValueSet/$validate-code", params={"url": GENDER_VS, "system": GENDER, "code": "male"}).json()
+    )
     assert ok["result"] is True and ok["display"] == "Male"
-    bad = _params(client.get("/ValueSet/$validate-code", params={"url": GENDER_VS, "system": GENDER, "code": "x"}).json())
+    bad = _params(
+        client.get("/ValueSet/$validate-code", params={"url": GENDER_VS, "system": GENDER, "code": "x"}).json()
+    )
     assert bad["result"] is False and "message" in bad
     wrong = {"url": GENDER_VS, "system": GENDER, "code": "male", "display": "Man"}
     assert _params(client.get("/ValueSet/$validate-code", params=wrong).json())["result"] is False
     # v3 ActMood: INT (intent) subsumes RQO (request) (v3 hierarchy)
-    out = _params(client.get("/CodeSystem/$subsumes", params={"system": ACT_MOOD, "codeA": "INT", "codeB": "RQO"}).json())
+    out = _params(
+        client.get("/CodeSystem/$subsumes", params={"system": ACT_MOOD, "codeA": "INT", "codeB": "RQO"}).json()
+    )
     assert out["outcome"] == "subsumes"
     assert_outcome(client.get("/CodeSystem/$subsumes", params={"system": ACT_MOOD, "codeA": "INT"}), 400)
 
@@ -58,12 +64,28 @@ def test_lookup_validate_code_subsumes(client: httpx.Client) -> None:
 def test_posted_code_system_and_value_set_are_used_at_once(client: httpx.Client) -> None:
     n = uuid.uuid4().hex[:8]
     cs_url, vs_url = f"http://example.org/cs/{n}", f"http://example.org/vs/{n}"
-    cs = {"resourceType": "CodeSystem", "url": cs_url, "status": "active", "content": "complete",
-          "concept": [{"code": "fruit", "display": "Fruit", "concept": [{"code": "apple", "display": "Apple"},
-                                                                          {"code": "pear", "display": "Pear"}]},
-                      {"code": "stone", "display": "Stone"}]}
-    vs = {"resourceType": "ValueSet", "url": vs_url, "status": "active",
-          "compose": {"include": [{"system": cs_url, "filter": [{"property": "concept", "op": "is-a", "value": "fruit"}]}]}}
+    cs = {
+        "resourceType": "CodeSystem",
+        "url": cs_url,
+        "status": "active",
+        "content": "complete",
+        "concept": [
+            {
+                "code": "fruit",
+                "display": "Fruit",
+                "concept": [{"code": "apple", "display": "Apple"}, {"code": "pear", "display": "Pear"}],
+            },
+            {"code": "stone", "display": "Stone"},
+        ],
+    }
+    vs = {
+        "resourceType": "ValueSet",
+        "url": vs_url,
+        "status": "active",
+        "compose": {
+            "include": [{"system": cs_url, "filter": [{"property": "concept", "op": "is-a", "value": "fruit"}]}]
+        },
+    }
     assert client.post("/CodeSystem", json=cs, headers=FHIR_JSON).status_code == 201
     created = client.post("/ValueSet", json=vs, headers=FHIR_JSON)
     assert created.status_code == 201
@@ -71,18 +93,29 @@ def test_posted_code_system_and_value_set_are_used_at_once(client: httpx.Client)
     assert sorted(c["code"] for c in got["expansion"]["contains"]) == ["apple", "fruit", "pear"]
     by_id = client.get(f"/ValueSet/{created.json()['id']}/$expand").json()
     assert by_id["expansion"]["total"] == 3
-    sub = _params(client.get("/CodeSystem/$subsumes", params={"system": cs_url, "codeA": "fruit", "codeB": "pear"}).json())
+    sub = _params(
+        client.get("/CodeSystem/$subsumes", params={"system": cs_url, "codeA": "fruit", "codeB": "pear"}).json()
+    )
     assert sub["outcome"] == "subsumes"
     # token :in search uses the posted value set too
     tag = uuid.uuid4().hex
     for code in ("apple", "stone"):
-        obs = {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": cs_url, "code": code}]},
-               "identifier": [{"system": "urn:test:tx", "value": tag}]}
+        obs = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": cs_url, "code": code}]},
+            "identifier": [{"system": "urn:test:tx", "value": tag}],
+        }
         client.post("/Observation", json=obs, headers=FHIR_JSON).raise_for_status()
     found = client.get("/Observation", params={"code:in": vs_url, "identifier": f"urn:test:tx|{tag}"}).json()
     assert [e["resource"]["code"]["coding"][0]["code"] for e in found.get("entry", [])] == ["apple"]
     # an inline value set in a POST
-    body = {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {**vs, "url": vs_url + "-b"}},
-                                                        {"name": "filter", "valueString": "pe"}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "valueSet", "resource": {**vs, "url": vs_url + "-b"}},
+            {"name": "filter", "valueString": "pe"},
+        ],
+    }
     inline = client.post("/ValueSet/$expand", json=body, headers=FHIR_JSON).json()
     assert [c["code"] for c in inline["expansion"]["contains"]] == ["pear"]

@@ -18,36 +18,61 @@ from tests.conftest import LiveServer
 
 def _script(family: str) -> dict[str, Any]:
     return {
-        "resourceType": "TestScript", "name": "PatientCrud", "status": "active", "url": "urn:test:script",
+        "resourceType": "TestScript",
+        "name": "PatientCrud",
+        "status": "active",
+        "url": "urn:test:script",
         "contained": [{"resourceType": "Patient", "id": "pat", "name": [{"family": family}], "gender": "female"}],
         "fixture": [{"id": "pat-fixture", "autocreate": False, "autodelete": False, "resource": {"reference": "#pat"}}],
-        "variable": [{"name": "pid", "expression": "Patient.id", "sourceId": "created"},
-                     {"name": "loc", "headerField": "Location", "sourceId": "created"}],
-        "setup": {"action": [
-            {"operation": {"type": {"code": "create"}, "resource": "Patient", "sourceId": "pat-fixture",
-                           "responseId": "created", "requestHeader": [{"field": "Prefer", "value": "return=representation"}]}},
-            {"assert": {"label": "created", "response": "created"}},
-        ]},
-        "test": [
-            {"name": "read back", "action": [
-                {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/${pid}"}},
-                {"assert": {"label": "ok", "response": "okay"}},
-                {"assert": {"label": "json", "contentType": "application/fhir+json"}},
-                {"assert": {"label": "type", "resource": "Patient"}},
-                {"assert": {"label": "family", "expression": "Patient.name.family", "value": family}},
-                {"assert": {"label": "etag", "headerField": "ETag", "operator": "notEmpty"}},
-            ]},
-            {"name": "search by family", "action": [
-                {"operation": {"type": {"code": "search"}, "resource": "Patient", "params": f"?family={family}"}},
-                {"assert": {"label": "one", "expression": "Bundle.entry.count() = 1"}},
-                {"assert": {"label": "codes", "responseCode": "200,201"}},
-            ]},
-            {"name": "deliberately wrong", "action": [
-                {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/${pid}"}},
-                {"assert": {"label": "expects 404", "response": "notFound"}},
-            ]},
+        "variable": [
+            {"name": "pid", "expression": "Patient.id", "sourceId": "created"},
+            {"name": "loc", "headerField": "Location", "sourceId": "created"},
         ],
-        "teardown": {"action": [{"operation": {"type": {"code": "delete"}, "resource": "Patient", "params": "/${pid}"}}]},
+        "setup": {
+            "action": [
+                {
+                    "operation": {
+                        "type": {"code": "create"},
+                        "resource": "Patient",
+                        "sourceId": "pat-fixture",
+                        "responseId": "created",
+                        "requestHeader": [{"field": "Prefer", "value": "return=representation"}],
+                    }
+                },
+                {"assert": {"label": "created", "response": "created"}},
+            ]
+        },
+        "test": [
+            {
+                "name": "read back",
+                "action": [
+                    {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/${pid}"}},
+                    {"assert": {"label": "ok", "response": "okay"}},
+                    {"assert": {"label": "json", "contentType": "application/fhir+json"}},
+                    {"assert": {"label": "type", "resource": "Patient"}},
+                    {"assert": {"label": "family", "expression": "Patient.name.family", "value": family}},
+                    {"assert": {"label": "etag", "headerField": "ETag", "operator": "notEmpty"}},
+                ],
+            },
+            {
+                "name": "search by family",
+                "action": [
+                    {"operation": {"type": {"code": "search"}, "resource": "Patient", "params": f"?family={family}"}},
+                    {"assert": {"label": "one", "expression": "Bundle.entry.count() = 1"}},
+                    {"assert": {"label": "codes", "responseCode": "200,201"}},
+                ],
+            },
+            {
+                "name": "deliberately wrong",
+                "action": [
+                    {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/${pid}"}},
+                    {"assert": {"label": "expects 404", "response": "notFound"}},
+                ],
+            },
+        ],
+        "teardown": {
+            "action": [{"operation": {"type": {"code": "delete"}, "resource": "Patient", "params": "/${pid}"}}]
+        },
     }
 
 
@@ -58,8 +83,12 @@ def test_testscript_runs_and_reports_each_test(live: LiveServer) -> None:
     try:
         run_script(_script(family), fhir, report)
         statuses = {c.name: c.status for c in report.checks}
-        assert statuses == {"read back": "pass", "search by family": "pass", "deliberately wrong": "fail",
-                            "teardown": "pass"}
+        assert statuses == {
+            "read back": "pass",
+            "search by family": "pass",
+            "deliberately wrong": "fail",
+            "teardown": "pass",
+        }
         gone = fhir.get("Patient", params={"family": family}).json()
         assert not gone.get("entry")  # teardown deleted it
     finally:

@@ -17,14 +17,22 @@ VITALSIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
 def _profile(url: str, min_identifier: int = 1) -> dict[str, Any]:
     """A Patient profile (differential only: the server generates the snapshot) requiring an identifier."""
     return {
-        "resourceType": "StructureDefinition", "url": url, "name": "TestPatient", "status": "draft",
-        "kind": "resource", "abstract": False, "type": "Patient", "derivation": "constraint",
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "TestPatient",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Patient",
+        "derivation": "constraint",
         "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
-        "differential": {"element": [
-            {"id": "Patient", "path": "Patient"},
-            {"id": "Patient.identifier", "path": "Patient.identifier", "min": min_identifier},
-            {"id": "Patient.gender", "path": "Patient.gender", "fixedCode": "female"},
-        ]},
+        "differential": {
+            "element": [
+                {"id": "Patient", "path": "Patient"},
+                {"id": "Patient.identifier", "path": "Patient.identifier", "min": min_identifier},
+                {"id": "Patient.gender", "path": "Patient.gender", "fixedCode": "female"},
+            ]
+        },
     }
 
 
@@ -41,8 +49,12 @@ def test_validate_a_valid_resource(client: httpx.Client) -> None:
 
 def test_validate_reports_invariants_with_expression(client: httpx.Client) -> None:
     # Period per-1: start SHALL be <= end (datatypes.html#Period)
-    enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
-           "period": {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"}}
+    enc = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "period": {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+    }
     body = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": enc}]}
     out = client.post("/Encounter/$validate", json=body, headers=FHIR_JSON).json()
     per1 = [i for i in _errors(out) if "per-1" in i["diagnostics"]]
@@ -61,8 +73,10 @@ def test_validate_stored_instance_and_modes(client: httpx.Client) -> None:
     pid = client.post("/Patient", json=patient(), headers=FHIR_JSON).json()["id"]
     assert _errors(client.get(f"/Patient/{pid}/$validate").json()) == []
     other = {**patient(), "id": "not-" + pid}
-    body = {"resourceType": "Parameters", "parameter": [
-        {"name": "resource", "resource": other}, {"name": "mode", "valueCode": "update"}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": other}, {"name": "mode", "valueCode": "update"}],
+    }
     assert _errors(client.post(f"/Patient/{pid}/$validate", json=body, headers=FHIR_JSON).json())
     assert client.get(f"/Patient/{pid}/$validate", params={"mode": "delete"}).status_code == 200
 
@@ -85,7 +99,9 @@ def test_posted_profile_is_usable_at_once(client: httpx.Client) -> None:
     assert any("Patient.identifier: minimum required = 1" in m for m in messages)
     assert any("fixed to 'female'" in m for m in messages)
     good = patient(identifier=[{"system": "urn:x", "value": "1"}])
-    assert _errors(client.post("/Patient/$validate", params={"profile": url}, json=good, headers=FHIR_JSON).json()) == []
+    assert (
+        _errors(client.post("/Patient/$validate", params={"profile": url}, json=good, headers=FHIR_JSON).json()) == []
+    )
 
 
 def test_meta_profile_claims_are_checked(client: httpx.Client) -> None:

@@ -35,7 +35,9 @@ class Run:
         """Create a tagged resource and remember it for clean-up; the created resource is returned."""
         resp = self.fhir.post(resource["resourceType"], self.tagged(resource), {"Prefer": "return=representation"})
         if resp.status_code != 201:
-            raise Failed(f"create {resource['resourceType']} answered {resp.status_code}, 201 expected: {resp.text[:200]}")
+            raise Failed(
+                f"create {resource['resourceType']} answered {resp.status_code}, 201 expected: {resp.text[:200]}"
+            )
         body = json_of(resp)
         rid = body.get("id") or _id_from_location(resp.headers.get("location", ""))
         if not rid:

@@ -12,15 +12,23 @@ from conformance.runner.results import Failed, Skipped, require, run_checks
 from conformance.runner.scenarios import Json, Run
 
 SAMPLE_TYPES = ("Patient", "Observation", "Encounter", "Condition", "Practitioner", "Organization")
-SAMPLE_VALUES = {"string": "x", "token": "x", "date": "2000", "reference": "Patient/x", "number": "1",
-                 "quantity": "1", "uri": "http://example.org/x"}
+SAMPLE_VALUES = {
+    "string": "x",
+    "token": "x",
+    "date": "2000",
+    "reference": "Patient/x",
+    "number": "1",
+    "quantity": "1",
+    "uri": "http://example.org/x",
+}
 
 
 def _rest(cs: Json) -> Json:
     rest = [r for r in cs.get("rest") or () if r.get("mode") == "server"]
     if not rest:
         raise Failed("the CapabilityStatement has no rest entry with mode 'server'")
-    return rest[0]
+    first: Json = rest[0]
+    return first
 
 
 def _exists(f: Fhir, path: str) -> bool:
@@ -76,8 +84,11 @@ def suite(run: Run) -> None:
     def operations() -> None:
         rest = _rest(run.statement())
         system = [f"${o.get('name')}" for o in rest.get("operation") or ()]
-        typed = [(str(e.get("type")), str(o.get("name"))) for e in rest.get("resource") or ()
-                 for o in e.get("operation") or ()]
+        typed = [
+            (str(e.get("type")), str(o.get("name")))
+            for e in rest.get("resource") or ()
+            for o in e.get("operation") or ()
+        ]
         if not system and not typed:
             raise Skipped("the statement claims no operations")
         missing = [p for p in system if not _exists(f, p)]
@@ -94,9 +105,13 @@ def suite(run: Run) -> None:
         if unchecked and len(unchecked) == len(typed) and not system:
             raise Skipped(f"no instances to try the instance operations on: {', '.join(unchecked[:5])}")
 
-    run_checks(run.report, "capabilities", [
-        ("the CapabilityStatement is an R4 server statement", statement),
-        ("every type claiming search-type can be searched", searchable_types),
-        ("claimed search parameters are accepted", search_params),
-        ("claimed operations exist", operations),
-    ])
+    run_checks(
+        run.report,
+        "capabilities",
+        [
+            ("the CapabilityStatement is an R4 server statement", statement),
+            ("every type claiming search-type can be searched", searchable_types),
+            ("claimed search parameters are accepted", search_params),
+            ("claimed operations exist", operations),
+        ],
+    )

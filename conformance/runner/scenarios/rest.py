@@ -23,7 +23,10 @@ def suite(run: Run) -> None:
         resp = f.post("Patient", run.tagged(_patient("Rest")))
         require(resp.status_code == 201, f"create answered {resp.status_code}, 201 expected (http.html#create)")
         loc = resp.headers.get("location", "")
-        require("/Patient/" in loc and "/_history/" in loc, f"Location must be [base]/Patient/[id]/_history/[vid], got '{loc}'")
+        require(
+            "/Patient/" in loc and "/_history/" in loc,
+            f"Location must be [base]/Patient/[id]/_history/[vid], got '{loc}'",
+        )
         require(bool(resp.headers.get("etag")), "create must return an ETag")
         rid = loc.split("/Patient/")[1].split("/")[0]
         run.created.append(f"Patient/{rid}")
@@ -37,7 +40,7 @@ def suite(run: Run) -> None:
         require(body.get("id") == state["id"], "read returned another resource")
         version = (body.get("meta") or {}).get("versionId")
         require(bool(version), "a read resource must carry meta.versionId")
-        require(resp.headers.get("etag", "").strip('W/"') == str(version), "ETag must be W/\"versionId\"")
+        require(resp.headers.get("etag", "").strip('W/"') == str(version), 'ETag must be W/"versionId"')
         state["resource"], state["version"] = body, str(version)
 
     def update() -> None:
@@ -78,14 +81,25 @@ def suite(run: Run) -> None:
         unknown = f.get("NoSuchType/1")
         require(unknown.status_code in (400, 404), f"an unknown type answered {unknown.status_code}")
         missing = f.get("Patient/does-not-exist-" + run.tag)
-        require(missing.status_code == 404 and outcome_ok(json_of(missing)), "a missing resource: 404 with an OperationOutcome")
+        require(
+            missing.status_code == 404 and outcome_ok(json_of(missing)),
+            "a missing resource: 404 with an OperationOutcome",
+        )
         bad = f.post("Patient", {"resourceType": "Patient", "gender": 12})
         require(bad.status_code in (400, 422), f"an invalid resource answered {bad.status_code}, 400/422 expected")
         require(outcome_ok(json_of(bad)), "a rejected write must explain itself in an OperationOutcome")
 
-    run_checks(run.report, "rest", [
-        ("create returns 201, Location and ETag", create), ("read returns the resource and its version", read),
-        ("update with If-Match makes a new version", update), ("update with a stale If-Match is 412", stale_if_match),
-        ("vread returns an older version", vread), ("instance history lists the versions", history),
-        ("delete, then read is 410/404", delete), ("errors are OperationOutcomes with 4xx", errors),
-    ])
+    run_checks(
+        run.report,
+        "rest",
+        [
+            ("create returns 201, Location and ETag", create),
+            ("read returns the resource and its version", read),
+            ("update with If-Match makes a new version", update),
+            ("update with a stale If-Match is 412", stale_if_match),
+            ("vread returns an older version", vread),
+            ("instance history lists the versions", history),
+            ("delete, then read is 410/404", delete),
+            ("errors are OperationOutcomes with 4xx", errors),
+        ],
+    )

@@ -26,20 +26,31 @@ def suite(run: Run) -> None:
     data: dict[str, Any] = {}
 
     def setup() -> None:
-        for key, gender, born in (("Alpha", "male", "1950-01-01"), ("Beta", "female", "1980-06-15"),
-                                  ("Gamma", "female", "2001-12-31")):
-            data[key] = run.create({"resourceType": "Patient", "name": [{"family": fam + key}], "gender": gender,
-                                    "birthDate": born})["id"]
-        obs = {"resourceType": "Observation", "status": "final",
-               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-               "subject": {"reference": f"Patient/{data['Beta']}"}, "valueQuantity": {"value": 72, "unit": "/min"}}
+        for key, gender, born in (
+            ("Alpha", "male", "1950-01-01"),
+            ("Beta", "female", "1980-06-15"),
+            ("Gamma", "female", "2001-12-31"),
+        ):
+            data[key] = run.create(
+                {"resourceType": "Patient", "name": [{"family": fam + key}], "gender": gender, "birthDate": born}
+            )["id"]
+        obs = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": f"Patient/{data['Beta']}"},
+            "valueQuantity": {"value": 72, "unit": "/min"},
+        }
         data["obs"] = run.create(obs)["id"]
 
     def search(query: dict[str, str], res_type: str = "Patient") -> Json:
         resp = f.get(res_type, params=query)
         require(resp.status_code == 200, f"{res_type}?{query} answered {resp.status_code}: {resp.text[:200]}")
         body = json_of(resp)
-        require(body.get("resourceType") == "Bundle" and body.get("type") == "searchset", "a search answers a searchset Bundle")
+        require(
+            body.get("resourceType") == "Bundle" and body.get("type") == "searchset",
+            "a search answers a searchset Bundle",
+        )
         return body
 
     def expect(query: dict[str, str], keys: list[str], res_type: str = "Patient") -> None:
@@ -74,7 +85,10 @@ def suite(run: Run) -> None:
         require(nxt is not None, "a page with more results must link to the next page")
         second = json_of(f.get(str(nxt)))
         ids = _ids(first) + _ids(second)
-        require(sorted(ids) == sorted(data[k] for k in ("Alpha", "Beta", "Gamma")), f"the pages must hold each match once: {ids}")
+        require(
+            sorted(ids) == sorted(data[k] for k in ("Alpha", "Beta", "Gamma")),
+            f"the pages must hold each match once: {ids}",
+        )
 
     def sort() -> None:
         require(len(data) == 4, "the test data could not be created (see the first check)")
@@ -87,12 +101,22 @@ def suite(run: Run) -> None:
         require(len(data) == 4, "the test data could not be created (see the first check)")
         body = search({"_tag": tag, "_include": "Observation:subject"}, "Observation")
         require(_ids(body) == [data["obs"]], "the match is the Observation")
-        require(data["Beta"] in _ids(body, "include"), "_include=Observation:subject must add the Patient (mode include)")
+        require(
+            data["Beta"] in _ids(body, "include"), "_include=Observation:subject must add the Patient (mode include)"
+        )
 
-    run_checks(run.report, "search", [
-        ("create tagged test data", setup), ("_tag finds exactly the run's data", by_tag),
-        ("string: starts-with, case-insensitive", string), ("token: code", token),
-        ("date: ge, lt and partial dates", dates), ("reference: subject and patient", reference),
-        ("_count pages with a next link", paging), ("_sort ascending and descending", sort),
-        ("_include adds the referenced resource", include),
-    ])
+    run_checks(
+        run.report,
+        "search",
+        [
+            ("create tagged test data", setup),
+            ("_tag finds exactly the run's data", by_tag),
+            ("string: starts-with, case-insensitive", string),
+            ("token: code", token),
+            ("date: ge, lt and partial dates", dates),
+            ("reference: subject and patient", reference),
+            ("_count pages with a next link", paging),
+            ("_sort ascending and descending", sort),
+            ("_include adds the referenced resource", include),
+        ],
+    )

@@ -39,8 +39,11 @@ def suite(run: Run) -> None:
         declared = _declares_smart(run.statement())
         if resp.status_code == 404 and not declared:
             raise Skipped("no SMART configuration, and the CapabilityStatement does not claim SMART-on-FHIR")
-        require(resp.status_code == 200, f".well-known/smart-configuration answered {resp.status_code}"
-                + (" although the statement claims SMART-on-FHIR" if declared else ""))
+        require(
+            resp.status_code == 200,
+            f".well-known/smart-configuration answered {resp.status_code}"
+            + (" although the statement claims SMART-on-FHIR" if declared else ""),
+        )
         conf = json_of(resp)
         require(isinstance(conf.get("token_endpoint"), str), "the SMART configuration must give a token_endpoint")
         require(isinstance(conf.get("capabilities"), list), "the SMART configuration must list capabilities")
@@ -50,20 +53,33 @@ def suite(run: Run) -> None:
         if "conf" not in state:
             raise Skipped("no SMART configuration to compare")
         cs = run.statement()
-        require(_declares_smart(cs), "the server publishes a SMART configuration but its statement does not "
-                "name the SMART-on-FHIR security service")
+        require(
+            _declares_smart(cs),
+            "the server publishes a SMART configuration but its statement does not "
+            "name the SMART-on-FHIR security service",
+        )
         uris = _oauth_uris(cs)
         if uris.get("token"):
-            require(uris["token"] == state["conf"]["token_endpoint"],
-                    f"the statement's token URI {uris['token']} differs from discovery's {state['conf']['token_endpoint']}")
+            require(
+                uris["token"] == state["conf"]["token_endpoint"],
+                f"the statement's token URI {uris['token']} differs from discovery's {state['conf']['token_endpoint']}",
+            )
 
     def protected() -> None:
         if not _declares_smart(run.statement()):
             raise Skipped("the server does not claim SMART authorization")
         anonymous = httpx.get(f.url("Patient"), headers={"Accept": "application/fhir+json"}, timeout=30)
-        require(anonymous.status_code in (401, 403), f"a search without a token answered {anonymous.status_code}, 401 expected")
+        require(
+            anonymous.status_code in (401, 403),
+            f"a search without a token answered {anonymous.status_code}, 401 expected",
+        )
 
-    run_checks(run.report, "smart", [
-        ("SMART configuration is published", discovery), ("discovery agrees with the statement", agrees),
-        ("requests without a token are refused", protected),
-    ])
+    run_checks(
+        run.report,
+        "smart",
+        [
+            ("SMART configuration is published", discovery),
+            ("discovery agrees with the statement", agrees),
+            ("requests without a token are refused", protected),
+        ],
+    )

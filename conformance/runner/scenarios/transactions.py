@@ -23,8 +23,9 @@ def suite(run: Run) -> None:
     def transaction() -> None:
         pid = f"urn:uuid:{uuid.uuid4()}"
         patient = run.tagged({"resourceType": "Patient", "name": [{"family": "Txn"}]})
-        obs = run.tagged({"resourceType": "Observation", "status": "final", "code": {"text": "txn"},
-                          "subject": {"reference": pid}})
+        obs = run.tagged(
+            {"resourceType": "Observation", "status": "final", "code": {"text": "txn"}, "subject": {"reference": pid}}
+        )
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(patient, pid), _entry(obs)]}
         resp = f.post("", bundle)
         require(resp.status_code == 200, f"the transaction answered {resp.status_code}: {resp.text[:200]}")
@@ -36,15 +37,20 @@ def suite(run: Run) -> None:
         run.created.extend("/".join(r) for r in refs)
         stored = json_of(f.get("/".join(refs[1])))
         want = "/".join(refs[0])
-        require(stored.get("subject", {}).get("reference") == want,
-                f"the urn:uuid reference must be rewritten to {want}, found {stored.get('subject')}")
+        require(
+            stored.get("subject", {}).get("reference") == want,
+            f"the urn:uuid reference must be rewritten to {want}, found {stored.get('subject')}",
+        )
 
     def rollback() -> None:
         marker = {"system": "urn:fhir-conformance:rollback", "value": str(uuid.uuid4())}
         good = run.tagged({"resourceType": "Patient", "identifier": [marker]})
         bad = run.tagged({"resourceType": "Observation", "status": "not-a-status", "code": {"text": "x"}})
         resp = f.post("", {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(good), _entry(bad)]})
-        require(400 <= resp.status_code < 500, f"a transaction with an invalid entry answered {resp.status_code}, 4xx expected")
+        require(
+            400 <= resp.status_code < 500,
+            f"a transaction with an invalid entry answered {resp.status_code}, 4xx expected",
+        )
         found = json_of(f.get("Patient", params={"identifier": f"{marker['system']}|{marker['value']}"}))
         require(not found.get("entry"), "nothing of a failed transaction may be stored")
 
@@ -55,13 +61,20 @@ def suite(run: Run) -> None:
         require(resp.status_code == 200, f"a batch answered {resp.status_code}, 200 expected")
         entries = json_of(resp).get("entry") or []
         statuses = [str((e.get("response") or {}).get("status", "")) for e in entries]
-        require(len(statuses) == 2 and statuses[0].startswith("201") and statuses[1][:1] == "4",
-                f"batch entries stand alone: expected 201 and 4xx, got {statuses}")
+        require(
+            len(statuses) == 2 and statuses[0].startswith("201") and statuses[1][:1] == "4",
+            f"batch entries stand alone: expected 201 and 4xx, got {statuses}",
+        )
         loc = str((entries[0].get("response") or {}).get("location", ""))
         if loc:
             run.created.append("/".join(loc.split("/_history/")[0].split("/")[-2:]))
 
-    run_checks(run.report, "transactions", [
-        ("transaction rewrites urn:uuid references", transaction),
-        ("a failing transaction stores nothing", rollback), ("batch entries succeed or fail alone", batch),
-    ])
+    run_checks(
+        run.report,
+        "transactions",
+        [
+            ("transaction rewrites urn:uuid references", transaction),
+            ("a failing transaction stores nothing", rollback),
+            ("batch entries succeed or fail alone", batch),
+        ],
+    )
