@@ -56,6 +56,18 @@ class Settings:
     openai_max_retries: int = 2  # OPENAI_MAX_RETRIES (the client's own retries on 429/5xx/connection errors)
     delivery_max_backoff: float = 300.0  # FHIR_DELIVERY_MAX_BACKOFF: longest wait between notification retries (s)
     delivery_workers: int = 2  # concurrent notification deliveries per process
+    # Scheduling and geography: ZocDoc partner API and Google Maps Platform (unset → that integration is off)
+    zocdoc_base_url: str | None = None  # ZOCDOC_BASE_URL, e.g. https://api-developer-sandbox.zocdoc.com
+    zocdoc_token_url: str | None = None  # ZOCDOC_TOKEN_URL (OAuth 2 client credentials)
+    zocdoc_client_id: str | None = None  # ZOCDOC_CLIENT_ID
+    zocdoc_client_secret: str | None = None  # ZOCDOC_CLIENT_SECRET
+    zocdoc_webhook_key: str | None = None  # ZOCDOC_WEBHOOK_KEY: the base64 key shared with ZocDoc for webhooks
+    zocdoc_slot_minutes: int = 30  # ZOCDOC_SLOT_MINUTES: length of a ZocDoc timeslot (ZocDoc sends start times)
+    google_maps_api_key: str | None = None  # GOOGLE_MAPS_API_KEY
+    google_maps_base_url: str = "https://maps.googleapis.com"  # GOOGLE_MAPS_BASE_URL (Geocoding, legacy Places)
+    google_places_base_url: str = "https://places.googleapis.com"  # GOOGLE_PLACES_BASE_URL (Places API New)
+    external_timeout: float = 10.0  # FHIR_EXTERNAL_TIMEOUT: seconds per call to ZocDoc / Google
+    hold_minutes: int = 10  # FHIR_HOLD_MINUTES: how long $hold keeps slots when the caller names no expiry
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,4 +88,15 @@ class Settings:
             openai_timeout=_float_env("OPENAI_TIMEOUT", 60.0),
             openai_max_retries=_int_env("OPENAI_MAX_RETRIES", 2),
             delivery_max_backoff=float(os.environ.get("FHIR_DELIVERY_MAX_BACKOFF", "300")),
+            zocdoc_base_url=os.environ.get("ZOCDOC_BASE_URL") or None,
+            zocdoc_token_url=os.environ.get("ZOCDOC_TOKEN_URL") or None,
+            zocdoc_client_id=os.environ.get("ZOCDOC_CLIENT_ID") or None,
+            zocdoc_client_secret=os.environ.get("ZOCDOC_CLIENT_SECRET") or None,
+            zocdoc_webhook_key=os.environ.get("ZOCDOC_WEBHOOK_KEY") or None,
+            zocdoc_slot_minutes=_int_env("ZOCDOC_SLOT_MINUTES", 30),
+            google_maps_api_key=os.environ.get("GOOGLE_MAPS_API_KEY") or None,
+            google_maps_base_url=os.environ.get("GOOGLE_MAPS_BASE_URL") or "https://maps.googleapis.com",
+            google_places_base_url=os.environ.get("GOOGLE_PLACES_BASE_URL") or "https://places.googleapis.com",
+            external_timeout=_float_env("FHIR_EXTERNAL_TIMEOUT", 10.0),
+            hold_minutes=_int_env("FHIR_HOLD_MINUTES", 10),
         )
