@@ -220,7 +220,5 @@ def check_profile_root(ctx: Ctx, value: Json, url: str, loc: Loc) -> bool:
     if prof is None:
         return False
     item = Item(value, prof.type, None, False, -1)
-    check_item(ctx, item, prof.root, loc, False)
-    if prof.root.children:
-        check_object(ctx, value, prof.root, prof.type, loc, False)
+    check_item(ctx, item, prof.root, loc, False)  # descends into the children too
     return True
