@@ -58,9 +58,9 @@ class Window:
     start: str | None = None
     end: str | None = None
 
-    def contains(self, value: str | None) -> bool:
+    def contains(self, value: Any) -> bool:
         """A date/dateTime lies (partly) inside the window; undated values do not."""
-        if not value:
+        if not isinstance(value, str) or not value:
             return False
         try:
             lo, hi = date_range(value)
