@@ -74,3 +74,14 @@ def test_each_disagreement_is_the_known_one(steps: list[hl7.Step]) -> None:
 def test_rejected_cases_are_rejected(steps: list[hl7.Step], name: str) -> None:
     found = [s for s in steps if s.case == name]
     assert found and all(s.found > 0 for s in found if s.expected > 0)
+
+
+def test_cli_reports_the_agreement() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "conformance.runner.cli", "hl7-cases", "--pack", str(PACK)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "agreement: 181/190 steps (95.3 %)" in done.stdout
+    assert done.stdout.count("DISAGREE") == len(DISAGREEMENTS)
