@@ -64,10 +64,10 @@ class Params:
         v = self.get(name)
         if v is None:
             return default
-        if isinstance(v, bool):
-            return bool(v)
+        if isinstance(v, builtins.bool):
+            return v
         if v in ("true", "false"):
-            return v == "true"
+            return builtins.bool(v == "true")
         raise BadRequest(f"Parameter '{name}' must be true or false, not '{v}'")
 
     def date(self, name: builtins.str) -> tuple[Any, Any] | None:
