@@ -26,6 +26,9 @@ examples:
   fhir-server load ./bundles/ patients.ndjson   load files into the same data directory
   DATABASE_URL=postgresql://user:pw@db/fhir fhir-server serve   use your own PostgreSQL
   fhir-server fhirpath 'Patient.name.given' patient.json
+  fhir-server sync zocdoc --zip 10013 --specialty sp_901     ZocDoc providers and availability
+  fhir-server import places --near 40.72,-74.00 --radius 2000 --type hospital
+  fhir-server import legacy postgresql://user:pw@legacy-db/platform
   fhir-server token --scope 'user/*.rs'    an access token for curl: -H "Authorization: Bearer $TOKEN"
   fhir-server clients add "My app" --type public --redirect-uri http://127.0.0.1:9000/callback
   fhir-server users add alice --fhir-user Practitioner/123 --password '...'
@@ -35,6 +38,8 @@ environment:
   FHIR_DATA_DIR        default for --data-dir
   FHIR_BASE_URL        public base URL used in links and Location headers (default: from the request)
   FHIR_MAX_BODY_BYTES  request body limit (default 64 MiB)
+  ZOCDOC_BASE_URL, ZOCDOC_TOKEN_URL, ZOCDOC_CLIENT_ID, ZOCDOC_CLIENT_SECRET, ZOCDOC_WEBHOOK_KEY   ZocDoc
+  GOOGLE_MAPS_API_KEY  Google Maps Platform (places import, $geocode)
   FHIR_AUTH_DISABLED   1 = no authorization at all (like serve --no-auth; trusted test setups only)
   FHIR_AUTH_ADMIN_TOKEN  bearer token for dynamic client registration and the EHR launch endpoint
 """
@@ -100,6 +105,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file "
                    "(fhir-server fhirpath --help)")
+    from extensions.scheduling.commands import add_commands as add_scheduling_commands
+
+    add_scheduling_commands(sub, _database_options)
     from smart_auth.cli import add_commands
 
     add_commands(sub, _database_options)
@@ -127,6 +135,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         print("Authorization is on: get an access token with fhir-server token --scope 'user/*.rs'", flush=True)
     app = create_app(settings)
+    from extensions.scheduling.webhook import install as install_zocdoc_webhook
+
+    install_zocdoc_webhook(app)  # POST /webhooks/zocdoc (signed by ZocDoc, not a FHIR interaction)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -205,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         return fhirpath_main(argv[1:])
     args = parser().parse_args(argv)
     commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load}
+    if args.command in ("sync", "import"):
+        from extensions.scheduling.commands import run as run_scheduling
+
+        return run_scheduling(args.command, args, _settings(args))
     if args.command in ("clients", "users", "token", "launch"):
         from smart_auth.cli import run
 

@@ -29,6 +29,7 @@ from fhir_server.state import Server
 from mappers.common import MappingError
 from mappers.http import ExternalError
 from mappers.zocdoc_booking import WebhookEvent, WebhookRejected, remote_appointment, verify_signature, webhook_event
+from mappers.zocdoc_client import ZocDocError
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/zocdoc"
@@ -68,6 +69,8 @@ async def apply_event(server: Server, event: WebhookEvent) -> str:
         data = await client.appointment(event.appointment_id)
         remote = remote_appointment(data)
     except ExternalError as exc:
+        if isinstance(exc, ZocDocError) and exc.status == 404:
+            return "ignored (ZocDoc does not know the appointment)"  # e.g. a sandbox mock event
         raise UpstreamFailed(f"Could not read appointment {event.appointment_id} from ZocDoc: {exc.message}") from exc
     except MappingError as exc:
         raise UpstreamFailed(f"ZocDoc's appointment {event.appointment_id}: {exc.message}") from exc
