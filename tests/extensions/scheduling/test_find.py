@@ -93,8 +93,9 @@ def test_near_units_and_radius(c: httpx.Client) -> None:
     origin = (-41.2865, 174.7762)  # one degree of latitude north is ~111 km everywhere
     Clinic(c, origin[0] + 1.0, origin[1]).slot(at(22, 9))
     base = {"start": iso(at(22)), "end": iso(at(23))}
-    assert _matches(c.get("/Appointment/$find", params={**base, "near": f"{origin[0]}|{origin[1]}|110|km"}).json()) == []
-    hit = _matches(c.get("/Appointment/$find", params={**base, "near": f"{origin[0]}|{origin[1]}|112|km"}).json())
+    here = f"{origin[0]}|{origin[1]}"
+    assert _matches(c.get("/Appointment/$find", params={**base, "near": f"{here}|110|km"}).json()) == []
+    hit = _matches(c.get("/Appointment/$find", params={**base, "near": f"{here}|112|km"}).json())
     assert len(hit) == 1 and abs(_km(hit[0]) - 111.19) < 0.05
     assert len(_matches(c.get("/Appointment/$find", params={**base, "near": f"{origin[0]}|{origin[1]}|70|mi"})
                         .json())) == 1  # 70 mi = 112.65 km
