@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from fhir_server import access
 from fhir_server.config import Settings
 from fhir_server.interactions import capabilities
 from fhir_server.interactions.common import Validator
@@ -16,6 +17,9 @@ from fhir_server.search.engine import SearchEngine
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import Registry, load_registry
 from fhir_server.storage.repository import Conn
+
+
+CONDITIONAL_SCAN = 1000  # matches looked at for a restricted caller's conditional interaction
 
 
 @dataclass(slots=True)
@@ -34,8 +38,16 @@ class Server:
         attach(self)
 
     async def find_ids(self, conn: Conn, res_type: str, query: str, limit: int = 2) -> list[str]:
-        """Resources matching a conditional interaction's search (unknown parameters → 400)."""
-        return await conditional.find_ids(conn, self.registry, res_type, query, limit)
+        """Resources matching a conditional interaction's search (unknown parameters → 400).
+
+        A caller with restricted access matches only among the resources it may search: others are
+        neither changed nor counted (no 412 because of a resource it cannot see).
+        """
+        if not access.current().restricted:
+            return await conditional.find_ids(conn, self.registry, res_type, query, limit)
+        ids = await conditional.find_ids(conn, self.registry, res_type, query, CONDITIONAL_SCAN)
+        seen = await access.visible_ids(conn, "search-type", [(res_type, i) for i in ids])
+        return [i for i in ids if (res_type, i) in seen][:limit]
 
     def after_commit(self, touched: set[str]) -> None:
         """Bring in-memory state up to date with what a committed transaction wrote."""
