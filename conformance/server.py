@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 Json = dict[str, Any]
 KINDS = ("StructureDefinition", "ValueSet", "CodeSystem")
 ENV = "FHIR_ENFORCE_PROFILES"
+# On write, only what the profiles add: the structural validator has checked the base definitions.
+WRITE_OPTIONS = Options(base_rules=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def enforcing(base: Any, enforced: dict[str, tuple[str, ...]], registry: Registr
         if not profiles or any(i.severity in ("error", "fatal") for i in issues):
             return issues
         found = profile_validate(
-            resource, registry=registry, profiles=list(profiles), options=Options(), structure=False
+            resource, registry=registry, profiles=list(profiles), options=WRITE_OPTIONS, structure=False
         )
         return issues + [ProfileIssue(i.severity, i.code, i.message, i.expression) for i in found]
 

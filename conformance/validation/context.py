@@ -28,6 +28,7 @@ class Options:
     allowed_extension_domains: tuple[str, ...] = ()
     bundle_references: bool = True  # document/message Bundles must resolve their references inside
     resolve_references: bool = False  # every relative reference in a Bundle/Parameters must resolve in it
+    base_rules: bool = True  # walk the base definitions too (invariants...); off: only the profiles' own rules
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ def check_resource(ctx: Ctx, res: Json, loc: Loc | None, profiles: list[str], co
     ctx.depth += 1
     try:
         base = profile(ctx.registry, core_url(rt))
-        if base is not None:
+        if base is not None and ctx.options.base_rules:
             _root(ctx, res, base.root, rt, here, True)
         for url in _profiles(ctx, res, profiles, here):
             _against(ctx, res, url, rt, here)

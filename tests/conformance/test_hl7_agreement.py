@@ -80,8 +80,13 @@ def test_cli_reports_the_agreement() -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "conformance.runner.cli", "hl7-cases", "--pack", str(PACK)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.runner.cli", "hl7-cases", "--pack", str(PACK)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "agreement: 181/190 steps (95.3 %)" in done.stdout
     assert done.stdout.count("DISAGREE") == len(DISAGREEMENTS)

@@ -124,13 +124,22 @@ def test_posted_code_system_and_value_set_are_used_at_once(client: httpx.Client)
 def test_posted_code_system_hierarchy_serves_below_search(client: httpx.Client) -> None:
     n = uuid.uuid4().hex[:8]
     cs_url = f"http://example.org/cs/below-{n}"
-    cs = {"resourceType": "CodeSystem", "url": cs_url, "status": "active", "content": "complete",
-          "concept": [{"code": "animal", "concept": [{"code": "dog"}, {"code": "cat"}]}, {"code": "rock"}]}
+    cs = {
+        "resourceType": "CodeSystem",
+        "url": cs_url,
+        "status": "active",
+        "content": "complete",
+        "concept": [{"code": "animal", "concept": [{"code": "dog"}, {"code": "cat"}]}, {"code": "rock"}],
+    }
     client.post("/CodeSystem", json=cs, headers=FHIR_JSON).raise_for_status()
     tag = uuid.uuid4().hex
     for code in ("dog", "rock"):
-        obs = {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": cs_url, "code": code}]},
-               "identifier": [{"system": "urn:test:below", "value": tag}]}
+        obs = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": cs_url, "code": code}]},
+            "identifier": [{"system": "urn:test:below", "value": tag}],
+        }
         client.post("/Observation", json=obs, headers=FHIR_JSON).raise_for_status()
     found = client.get("/Observation", params={"code:below": f"{cs_url}|animal", "identifier": f"urn:test:below|{tag}"})
     assert [e["resource"]["code"]["coding"][0]["code"] for e in found.json().get("entry", [])] == ["dog"]
