@@ -227,10 +227,16 @@ def test_cancel_on_zocdoc_and_refusals_relayed(c: httpx.Client, seeded: FakeZocD
     cancelled = c.post(f"/Appointment/{booked.json()['id']}/$cancel", headers=FHIR_JSON)
     assert cancelled.status_code == 200 and seeded.appointments[aid]["appointment_status"] == "cancelled"
     assert read(c, f"Slot/{slot}")["status"] == "free"
-    again = c.post("/Appointment/$book", json=params(("slot", f"Slot/{slot}"),
+    taken = local(3, 17)
+    seeded.add_slots(IN_PERSON, [taken], REASON)
+    _find(c)
+    seeded.remove_slot(IN_PERSON, taken)  # booked by someone else on ZocDoc since our $find
+    other = zocdoc.slot_id(IN_PERSON, taken)
+    again = c.post("/Appointment/$book", json=params(("slot", f"Slot/{other}"),
                                                      ("patient", f"Patient/{_zocdoc_patient(c)}")), headers=FHIR_JSON)
-    assert_outcome(again, 409, "conflict")  # ZocDoc no longer offers that time
-    assert read(c, f"Slot/{slot}")["status"] == "free"
+    body = assert_outcome(again, 409, "conflict")
+    assert "ZocDoc refused" in body["issue"][0]["diagnostics"]
+    assert read(c, f"Slot/{other}")["status"] == "free"  # nothing was written here
 
 
 def test_zocdoc_outages(c: httpx.Client, seeded: FakeZocDoc) -> None:
