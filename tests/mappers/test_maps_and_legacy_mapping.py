@@ -55,7 +55,7 @@ def test_legacy_nearby_search() -> None:
 
 def test_places_new_search_responses() -> None:
     places, _ = maps.places(payload("maps/new.searchnearby.response"), "new")
-    org, loc = maps.resources(places[0])
+    _org, loc = maps.resources(places[0])
     valid(loc)
     assert loc["name"] == "Canal Family Health" and loc["position"]["longitude"] == -74.00412
     assert loc["hoursOfOperation"] == [
