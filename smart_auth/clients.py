@@ -80,6 +80,9 @@ def check_redirect_uri(uri: str) -> None:
 
 def check(client: Client) -> None:
     """Raise an RFC 7591 error unless the metadata make a usable client of its kind."""
+    texts = [client.client_id, client.name, client.scope, client.jwks_uri or "", *client.redirect_uris]
+    if any("\x00" in t for t in texts) or b"\\u0000" in orjson.dumps(client.jwks):
+        raise InvalidClientMetadata("the metadata contain a NUL character")
     if client.kind not in METHODS:
         raise InvalidClientMetadata(f"the client type must be one of {', '.join(METHODS)}")
     if client.auth_method not in METHODS[client.kind]:
@@ -131,6 +134,8 @@ def _client(row: tuple[Any, ...]) -> Client:
 
 
 async def get(conn: Conn, client_id: str) -> Client | None:
+    if "\x00" in client_id:
+        return None
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM auth_client WHERE client_id = %s", (client_id,))
     row = await cur.fetchone()
     return _client(row) if row else None

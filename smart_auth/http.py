@@ -31,6 +31,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def pairs_to_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            raise InvalidRequest("a parameter contains a NUL character")
         if key in out:
             raise InvalidRequest(f"the parameter '{key}' is given more than once")
         if value != "":

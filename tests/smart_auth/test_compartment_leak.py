@@ -35,8 +35,8 @@ async def _walk(ctx: OperationContext) -> OperationResult:
     entries: list[Any] = []
     async with ctx.server.pool.connection() as conn:
         for res_type in ("Observation", "Condition", "Encounter", "MedicationRequest", "Provenance", "Group"):
-            bundle = await search_interaction.compartment_search(ctx.server, conn, ctx.base, "Patient", ctx.res_id or "",
-                                                                 res_type, [("_count", "100")])
+            bundle = await search_interaction.compartment_search(
+                ctx.server, conn, ctx.base, "Patient", ctx.res_id or "", res_type, [("_count", "100")])
             entries.extend(bundle.get("entry", []))
     return OperationResult(resource={"resourceType": "Bundle", "type": "searchset", "entry": entries})
 

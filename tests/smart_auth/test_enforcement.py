@@ -62,10 +62,9 @@ def test_no_token_bad_token_expired_token(auth: LiveServer, data: dict[str, str]
 
 
 def test_token_for_another_server_is_refused(auth: LiveServer, data: dict[str, str]) -> None:
-    from tests.smart_auth.conftest import run_db
-
     from fhir_server.config import Settings
     from smart_auth.cli import mint
+    from tests.smart_auth.conftest import run_db
 
     other = run_db(auth, lambda conn: mint(conn, Settings(), "user/*.rs", "http://other.example/fhir", 600))
     assert_outcome(httpx.get(f"{auth.base}/Patient/{data['patient']}", headers=bearer(other)), 401)

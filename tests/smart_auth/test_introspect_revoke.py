@@ -79,10 +79,9 @@ def test_revoked_access_token_stops_working_in_every_process(auth: LiveServer, c
         assert httpx.get(f"{auth.base}/Patient/{pat['id']}", headers=bearer(mine)).status_code == 401
         assert _introspect(auth, mine, confidential) == {"active": False}
         # a token revoked through one process is refused by the other at once
-        from tests.smart_auth.conftest import run_db
-
         from fhir_server.config import Settings
         from smart_auth.cli import mint
+        from tests.smart_auth.conftest import run_db
 
         for_second = run_db(auth, lambda conn: mint(conn, Settings(), "user/*.rs", second, 600,
                                                     client_id=confidential["client_id"]))
