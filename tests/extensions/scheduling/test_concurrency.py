@@ -127,3 +127,9 @@ def test_fifty_concurrent_holds_and_bookings_of_one_slot(sched: LiveServer, c: h
     assert _conflicts(results) == N - 1
     taken = sched.db.execute("SELECT count(*) FROM scheduling_claim WHERE slot_id = %s", (slot,))
     assert taken == [(1,)]
+
+
+def test_serve_mounts_the_zocdoc_webhook(bases: list[str]) -> None:
+    """``fhir-server serve`` answers the webhook path itself (here without a key: 404 saying so)."""
+    resp = httpx.post(bases[1] + "/webhooks/zocdoc", content=b"{}", headers={"Content-Type": "application/json"})
+    assert resp.status_code == 404 and "ZOCDOC_WEBHOOK_KEY" in resp.json()["issue"][0]["diagnostics"]
