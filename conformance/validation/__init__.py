@@ -50,6 +50,8 @@ def validate(
         check_resource(ctx, resource, None, list(profiles))
     except RecursionError:
         ctx.error("structure", "The resource is nested too deeply to be validated", None)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # JSON too broken for a rule: say so, no 500
+        ctx.error("structure", f"The resource could not be checked against its profiles ({type(exc).__name__})", None)
     return issues + ctx.issues
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance.validation.context import Ctx
+from conformance.validation.context import Ctx, seq
 from fhir_server.fhirpath.resolve import literal
 from fhir_server.validation.issues import Loc
 
@@ -22,7 +22,7 @@ _RESTFUL = re.compile(r"https?://.*/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_
 
 
 def check(ctx: Ctx, b: Json, here: Loc) -> None:
-    entries = [e for e in b.get("entry") or () if isinstance(e, dict)]
+    entries = [e for e in seq(b.get("entry")) if isinstance(e, dict)]
     for i, e in enumerate(entries):
         _full_url(ctx, e, (here, "entry", i))
     _links(ctx, b, here)
@@ -52,7 +52,7 @@ def _full_url(ctx: Ctx, e: Json, loc: Loc) -> None:
 
 def _links(ctx: Ctx, b: Json, here: Loc) -> None:
     seen: set[str] = set()
-    for i, link in enumerate(b.get("link") or ()):
+    for i, link in enumerate(seq(b.get("link"))):
         rel = link.get("relation") if isinstance(link, dict) else None
         if isinstance(rel, str):
             if rel in seen:
@@ -61,7 +61,7 @@ def _links(ctx: Ctx, b: Json, here: Loc) -> None:
 
 
 def _searched_type(b: Json) -> str | None:
-    for link in b.get("link") or ():
+    for link in seq(b.get("link")):
         if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             m = re.search(r"/([A-Z][A-Za-z]+)(?:/_search)?(?:\?|$)", link["url"])
             return m.group(1) if m else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.validation.context import Ctx
+from conformance.validation.context import Ctx, seq
 from conformance.validation.profile import Node
 from fhir_server import terminology
 from fhir_server.validation.issues import Loc
@@ -27,7 +27,7 @@ def codings(value: Any, type_code: str) -> list[tuple[str | None, str]]:
         return []
     items = value.get("coding") if type_code == "CodeableConcept" else [value]
     out: list[tuple[str | None, str]] = []
-    for c in items or ():
+    for c in seq(items):
         if isinstance(c, dict) and isinstance(c.get("code"), str):
             system = c.get("system")
             out.append((system if isinstance(system, str) else None, c["code"]))

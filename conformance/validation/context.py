@@ -72,18 +72,23 @@ def _members(container: Json) -> list[tuple[str | None, Json]]:
     if container.get("resourceType") == "Bundle":
         return [
             (e.get("fullUrl"), e["resource"])
-            for e in container.get("entry") or ()
+            for e in seq(container.get("entry"))
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         ]
     out: list[tuple[str | None, Json]] = []
-    stack = list(container.get("parameter") or ())
+    stack = list(seq(container.get("parameter")))
     while stack:
         p = stack.pop()
         if isinstance(p, dict):
             if isinstance(p.get("resource"), dict):
                 out.append((None, p["resource"]))
-            stack.extend(p.get("part") or ())
+            stack.extend(seq(p.get("part")))
     return out
+
+
+def seq(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a client's wrong JSON type) as an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def is_example_url(url: str, hosts: tuple[str, ...] = EXAMPLE_HOSTS) -> bool:

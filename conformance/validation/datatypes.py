@@ -16,7 +16,7 @@ import binascii
 import re
 from typing import Any
 
-from conformance.validation.context import Ctx, is_example_url
+from conformance.validation.context import Ctx, is_example_url, seq
 from conformance.validation.profile import Node
 from conformance.validation.registry import CORE_PREFIX
 from fhir_server.fhirpath.resolve import literal
@@ -73,7 +73,7 @@ def _narrative(ctx: Ctx, value: Any, loc: Loc) -> None:
         return
     anchors = set(_ANCHOR.findall(div))
     resource = ctx.resources[-1] if ctx.resources else {}
-    anchors |= {c.get("id") for c in resource.get("contained") or () if isinstance(c, dict)}
+    anchors |= {c.get("id") for c in seq(resource.get("contained")) if isinstance(c, dict)}
     for target in _HREF.findall(div):
         if target and target not in anchors:
             ctx.error("invalid", f"Hyperlink '#{target}' in the narrative does not resolve", (loc, "div", -1))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conformance.validation.context import EXAMPLE_EXTENSION_HOSTS, Ctx, is_example_url
+from conformance.validation.context import EXAMPLE_EXTENSION_HOSTS, Ctx, is_example_url, seq
 from fhir_server.model import model
 from fhir_server.validation.issues import Loc, render
 
@@ -86,7 +86,7 @@ def check_unsliced(ctx: Ctx, ext: Json, here: Loc, parent: Loc, check_profile: P
         _unknown(ctx, url, here)
         return
     paths, type_name = where(parent)
-    if not _context_ok(sd.get("context") or [], paths, type_name):
+    if not _context_ok(seq(sd.get("context")), paths, type_name):
         shown = " / ".join(sorted(paths))
         ctx.error("structure", f"The extension {url} is not allowed to be used at this point ({shown})", here)
     check_profile(ctx, ext, base_url, here)

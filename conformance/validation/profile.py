@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.validation import snapshot
+from conformance.validation.context import seq
 from conformance.validation.invariants import Invariant, compile_constraints
 from conformance.validation.registry import CORE_PREFIX, Registry, core_url
 from fhir_server.model import FHIR_TYPE_EXT, FHIRPATH_SYSTEM
@@ -121,10 +122,10 @@ def _slicing(el: Element) -> Slicing | None:
 def _additional(binding: Element) -> tuple[str, ...]:
     """Required additional bindings (the R5 ``binding.additional`` as its cross-version extension)."""
     out: list[str] = []
-    for ext in binding.get("extension") or ():
+    for ext in seq(binding.get("extension")):
         if not isinstance(ext, dict) or not str(ext.get("url", "")).endswith("ElementDefinition.binding.additional"):
             continue
-        parts = {p.get("url"): p for p in ext.get("extension") or () if isinstance(p, dict)}
+        parts = {p.get("url"): p for p in seq(ext.get("extension")) if isinstance(p, dict)}
         purpose, vs = parts.get("purpose", {}).get("valueCode"), parts.get("valueSet", {}).get("valueCanonical")
         if purpose == "required" and isinstance(vs, str):
             out.append(vs)
@@ -135,7 +136,7 @@ def _code(t: Element) -> str:
     """The FHIR type code (``id``, ``url`` elements carry FHIRPath system types with an extension)."""
     code = str(t.get("code"))
     if code.startswith(FHIRPATH_SYSTEM):
-        for ext in t.get("extension") or ():
+        for ext in seq(t.get("extension")):
             if isinstance(ext, dict) and ext.get("url") == FHIR_TYPE_EXT:
                 return str(ext.get("valueUrl") or ext.get("valueUri"))
         return "string"
@@ -146,8 +147,8 @@ def node_of(el: Element, type_name: str) -> Node:
     path = str(el["path"])
     raw = path.rsplit(".", 1)[-1]
     types = tuple(
-        TypeRef(_code(t), tuple(t.get("profile") or ()), tuple(t.get("targetProfile") or ()))
-        for t in el.get("type") or ()
+        TypeRef(_code(t), tuple(seq(t.get("profile"))), tuple(seq(t.get("targetProfile"))))
+        for t in seq(el.get("type"))
         if isinstance(t, dict)
     )
     has_fixed, fixed = _prefixed(el, "fixed")
@@ -168,7 +169,7 @@ def node_of(el: Element, type_name: str) -> Node:
         has_pattern=has_pattern,
         binding=(str(binding.get("strength")), vs) if isinstance(vs, str) else None,
         additional=_additional(binding),
-        invariants=compile_constraints(el.get("constraint") or (), type_name),
+        invariants=compile_constraints(seq(el.get("constraint")), type_name),
         max_length=_int(el.get("maxLength"), None),
         min_value=_limit(el, "minValue"),
         max_value=_limit(el, "maxValue"),

@@ -23,6 +23,10 @@ _MERGED_LISTS = ("constraint", "mapping", "condition")
 _DEFAULTS_ONLY = ("id", "path")
 
 
+def seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 class SnapshotError(ValueError):
     """The differential cannot be applied to its base."""
 
@@ -105,7 +109,7 @@ def _normalise_path(out: list[Element], path: str) -> str:
             if p.startswith(prefix + ".") and p.endswith("[x]") and p.count(".") == i:
                 name = p[len(prefix) + 1 : -3]
                 suffix = parts[i][len(name) :]
-                codes = {str(t.get("code", "")) for t in e.get("type") or ()}
+                codes = {str(t.get("code", "")) for t in seq(e.get("type"))}
                 if parts[i].startswith(name) and any(c[:1].upper() + c[1:] == suffix for c in codes):
                     parts[i] = name + "[x]"
                     break
@@ -145,12 +149,12 @@ def _unfold(out: list[Element], pos: int, type_snapshot: BaseLookup) -> None:
         children = [e for e in snap if e["path"].startswith(source + ".") and ":" not in element_id(e)]
         base_path = source
     else:
-        types = el.get("type") or []
+        types = seq(el.get("type"))
         if len(types) != 1:
             return
         t = types[0]
         snap = None
-        for profile in t.get("profile") or ():
+        for profile in seq(t.get("profile")):
             snap = type_snapshot(profile)
             if snap:
                 break

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.validation import codes, datatypes, extensions, slicing, values
-from conformance.validation.context import Ctx
+from conformance.validation.context import Ctx, seq
 from conformance.validation.invariants import evaluate
 from conformance.validation.profile import Node, profile
 from conformance.validation.registry import core_url
@@ -116,7 +116,7 @@ def check_item(ctx: Ctx, item: Item, node: Node, loc: Loc, core: bool) -> None:
         datatypes.check(ctx, item.value, item.type, node, loc, core)
     _invariants(ctx, item, node, loc, core)
     if item.ext is not None:
-        for i, ext in enumerate(item.ext.get("extension") or ()):
+        for i, ext in enumerate(seq(item.ext.get("extension"))):
             if isinstance(ext, dict):
                 extensions.check_unsliced(ctx, ext, (loc, "extension", i), loc, check_profile_root)
     if isinstance(item.value, dict):
