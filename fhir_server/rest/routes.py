@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from fhir_server.bundles.batch import batch
 from fhir_server.bundles.entries import parse_etag
@@ -47,11 +48,10 @@ def _server(request: Request) -> Server:
 @asynccontextmanager
 async def _write(server: Server) -> AsyncIterator[WriteSession]:
     """One database transaction for one write interaction; flushed and committed on success."""
-    async with server.pool.connection() as conn:
-        async with conn.transaction():
-            session = WriteSession(conn, server.indexer, now())
-            yield session
-            await session.flush()
+    async with server.pool.connection() as conn, conn.transaction():
+        session = WriteSession(conn, server.indexer, now())
+        yield session
+        await session.flush()
     server.after_commit(session.touched)
 
 
@@ -271,7 +271,13 @@ async def vread(request: Request) -> Response:
     return json_response(shaped(request, outcome.raw), fmt, 200, version_headers(outcome, base_url(request)))
 
 
+async def websocket(ws: WebSocket) -> None:
+    """The R4 subscription websocket channel (bind-with-id)."""
+    await ws.app.state.subscriptions.hub.serve(ws)
+
+
 ROUTES = [
+    WebSocketRoute("/websocket", websocket),
     Route("/metadata", metadata, methods=["GET"]),
     Route("/", system, methods=["GET", "POST"]),
     Route("/_history", system_history, methods=["GET"]),
