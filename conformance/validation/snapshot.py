@@ -64,7 +64,7 @@ def _apply(out: list[Element], d: Element, root: str, type_snapshot: BaseLookup)
         raise SnapshotError(f"Slicing is not allowed at the root of a profile ('{path}')")
     did = _normalise(out, element_id(d))
     pos = _find(out, did, type_snapshot)
-    if pos is None and d.get("sliceName"):
+    if pos is None and (d.get("sliceName") or _type_slice(out, did)):
         pos = _new_slice(out, did, type_snapshot)
     if pos is None:
         raise SnapshotError(f"No match for {did} in the base snapshot: check the path and the order")
@@ -79,22 +79,47 @@ def _valid_path(path: str, root: str) -> bool:
 
 
 def _normalise(out: list[Element], did: str) -> str:
-    """Write ``valueQuantity`` as ``value[x]`` when only the choice element exists."""
-    ids = {e["id"] for e in out}
+    """Write ``valueQuantity`` as the type slice ``value[x]:valueQuantity`` (profiling.html#choice),
+    when Quantity is one of ``value[x]``'s types."""
+    ids = {e["id"]: e for e in out}
     parts = did.split(".")
     for i in range(1, len(parts)):
         prefix = ".".join(parts[:i])
-        seg = parts[i].split(":", 1)[0]
-        if f"{prefix}.{seg}" in ids:
+        seg, _, rest = parts[i].partition(":")
+        choice = next(
+            (
+                e
+                for eid, e in ids.items()
+                if eid.startswith(prefix + ".")
+                and eid.endswith("[x]")
+                and eid.count(".") == i
+                and seg.startswith(eid[len(prefix) + 1 : -3])
+            ),
+            None,
+        )
+        if f"{prefix}.{seg}" in ids or choice is None:
             continue
-        for e in out:
-            eid = e["id"]
-            if eid.startswith(prefix + ".") and eid.endswith("[x]") and eid.count(".") == i:
-                name = eid[len(prefix) + 1 : -3]
-                if seg.startswith(name) and seg[len(name) :][:1].isupper():
-                    parts[i] = name + "[x]" + parts[i][len(seg) :]
-                    break
+        name = choice["id"][len(prefix) + 1 : -3]
+        if _type_named(choice, seg[len(name) :]) is not None:
+            parts[i] = f"{name}[x]:{rest}" if rest else f"{name}[x]:{seg}"
     return ".".join(parts)
+
+
+def _type_slice(out: list[Element], did: str) -> bool:
+    """Is ``did`` a type slice of a choice element (``value[x]:valueQuantity``)?"""
+    head, _, name = did.rpartition(":")
+    base = head.rpartition(".")[2]
+    choice = next((e for e in out if e["id"] == head), None) if head.endswith("[x]") else None
+    return choice is not None and name.startswith(base[:-3]) and _type_named(choice, name[len(base) - 3 :]) is not None
+
+
+def _type_named(choice: Element, suffix: str) -> Element | None:
+    """The type of a choice element that ``valueQuantity``'s suffix (``Quantity``) names."""
+    for t in seq(choice.get("type")):
+        code = str(t.get("code", ""))
+        if code[:1].upper() + code[1:] == suffix:
+            return {"code": code}
+    return None
 
 
 def _normalise_path(out: list[Element], path: str) -> str:
@@ -196,6 +221,13 @@ def _new_slice(out: list[Element], did: str, type_snapshot: BaseLookup) -> int |
             n = copy.deepcopy(c)
             n["id"] = did + c["id"][len(head) :]
             block.append(n)
+    if head.endswith("[x]"):  # a type slice: valueQuantity is value[x] of type Quantity
+        typed = _type_named(sliced, name[len(head.rpartition(".")[2]) - 3 :])
+        if typed is not None:
+            first["type"] = [typed]
+            sliced.setdefault(
+                "slicing", {"discriminator": [{"type": "type", "path": "$this"}], "ordered": False, "rules": "open"}
+            )
     out[end:end] = block
     return end
 
@@ -205,8 +237,7 @@ def _merge(target: Element, d: Element) -> None:
         if key in _DEFAULTS_ONLY:
             continue
         if key in _MERGED_LISTS:
-            have = {c.get("key") for c in target.get(key, []) if isinstance(c, dict)}
-            target[key] = [*target.get(key, []), *(c for c in value if c.get("key") not in have)]
+            target[key] = _union(seq(target.get(key)), seq(value))
         elif key.startswith(("fixed", "pattern")):
             _merge_fixed(target, key, value)
         elif key in ("min", "max"):
@@ -214,6 +245,17 @@ def _merge(target: Element, d: Element) -> None:
             target[key] = value
         else:
             target[key] = copy.deepcopy(value)
+
+
+def _union(base: list[Any], more: list[Any]) -> list[Any]:
+    """Constraints (by key), mappings and condition ids: the base's, then the new ones."""
+    keys = {c.get("key") for c in base if isinstance(c, dict) and "key" in c}
+    out = list(base)
+    for item in more:
+        if item in out or (isinstance(item, dict) and "key" in item and item["key"] in keys):
+            continue
+        out.append(copy.deepcopy(item))
+    return out
 
 
 def _merge_fixed(target: Element, key: str, value: Any) -> None:
@@ -228,6 +270,8 @@ def _check_cardinality(target: Element, key: str, value: Any) -> None:
     lower = isinstance(value, int) and isinstance(target.get("min"), int) and value < target["min"]
     if key == "min" and lower and ":" not in target["id"]:
         raise SnapshotError(f"{target['id']}: min {value} is less than the base's min {target['min']}")
-    bounded = isinstance(value, str) and target.get("max") not in (None, "*") and value != "0"
+    bounded = (
+        isinstance(value, str) and target.get("max") not in (None, "*") and value != "0" and ":" not in target["id"]
+    )
     if key == "max" and bounded and (value == "*" or (value.isdigit() and int(value) > int(target["max"]))):
         raise SnapshotError(f"{target['id']}: max {value} is more than the base's max {target['max']}")

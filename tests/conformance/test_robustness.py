@@ -16,8 +16,13 @@ from tests.helpers import FHIR_JSON
 from tests.validation.conftest import hl7_examples
 
 WRONG: list[Any] = ["x", 7, 1.5, True, None, [], {}, ["x"], [{}], {"x": 1}, [None], {"resourceType": "Patient"}]
-SAMPLES = ["Patient-example.json", "Observation-blood-pressure.json", "Bundle-bundle-transaction.json",
-           "Questionnaire-f201.json", "Condition-example.json"]
+SAMPLES = [
+    "Patient-example.json",
+    "Observation-blood-pressure.json",
+    "Bundle-bundle-transaction.json",
+    "Questionnaire-f201.json",
+    "Condition-example.json",
+]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
