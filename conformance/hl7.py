@@ -33,6 +33,7 @@ class Step:
     expected: int
     found: int
     messages: list[str] = field(default_factory=list)
+    number: int = 0  # the case's position in the manifest (two cases may share a name)
 
     @property
     def agrees(self) -> bool:
@@ -209,5 +210,18 @@ def _global_profiles(loaded: list[Json], resource: Json) -> list[str]:
     return out
 
 
+def case_agreement(steps: list[Step]) -> tuple[int, int]:
+    """(cases whose every step agrees, cases with at least one step)."""
+    by_case: dict[int, bool] = {}
+    for s in steps:
+        by_case[s.number] = by_case.get(s.number, True) and s.agrees
+    return sum(by_case.values()), len(by_case)
+
+
 def run(cases: Cases) -> list[Step]:
-    return [s for case in cases.manifest for s in run_case(case, cases)]
+    out: list[Step] = []
+    for number, case in enumerate(cases.manifest):
+        for step in run_case(case, cases):
+            step.number = number
+            out.append(step)
+    return out

@@ -121,8 +121,10 @@ def hl7_cases(args: argparse.Namespace, out: Any) -> int:
     for s in steps:
         if not s.agrees:
             print(f"DISAGREE {s.key}: Java {s.expected} error(s), here {s.found}", file=out)
+    cases_ok, n_cases = hl7.case_agreement(steps)
     print(
         f"agreement: {agree}/{len(steps)} steps ({100 * agree / max(len(steps), 1):.1f} %), "
+        f"{cases_ok}/{n_cases} cases ({100 * cases_ok / max(n_cases, 1):.1f} %), "
         f"exact error count {sum(s.expected == s.found for s in steps)}/{len(steps)}",
         file=out,
     )
