@@ -10,7 +10,9 @@ from __future__ import annotations
 from conformance.runner.client import Fhir, json_of
 from conformance.runner.results import Failed, Skipped, require, run_checks
 from conformance.runner.scenarios import Json, Run
+from fhir_server import definitions
 
+BASE = "http://hl7.org/fhir/CapabilityStatement/base"
 SAMPLE_TYPES = ("Patient", "Observation", "Encounter", "Condition", "Practitioner", "Organization")
 SAMPLE_VALUES = {
     "string": "x",
@@ -21,6 +23,12 @@ SAMPLE_VALUES = {
     "quantity": "1",
     "uri": "http://example.org/x",
 }
+
+
+def _base_statement() -> Json:
+    """R4's base server statement (every resource type, every interaction), as published in R4."""
+    found = definitions.by_canonical(BASE)
+    return found if found is not None else {}
 
 
 def _rest(cs: Json) -> Json:
@@ -105,6 +113,30 @@ def suite(run: Run) -> None:
         if unchecked and len(unchecked) == len(typed) and not system:
             raise Skipped(f"no instances to try the instance operations on: {', '.join(unchecked[:5])}")
 
+    def instantiates() -> None:
+        cs = run.statement()
+        urls = [u for u in cs.get("instantiates") or () if isinstance(u, str)]
+        if BASE not in urls:
+            raise Skipped("the statement does not instantiate the R4 base statement")
+        rest = _rest(cs)
+        claimed = {
+            str(e.get("type")): {i.get("code") for i in e.get("interaction") or ()} for e in rest.get("resource") or ()
+        }
+        system = {i.get("code") for i in rest.get("interaction") or ()}
+        base = _rest(_base_statement())
+        missing = [str(i.get("code")) for i in base.get("interaction") or () if i.get("code") not in system]
+        for entry in base.get("resource") or ():
+            need = {str(i.get("code")) for i in entry.get("interaction") or ()}
+            gap = need - claimed.get(str(entry.get("type")), set())
+            missing += [f"{entry.get('type')}:{code}" for code in sorted(gap)]
+        require(not missing, f"instantiates {BASE} but does not claim: {', '.join(missing[:10])}")
+        if "search-system" in system:
+            resp = f.get("", params={"_count": "1"})
+            require(
+                resp.status_code == 200,
+                f"search-system is claimed, but GET [base]?_count=1 answered {resp.status_code}",
+            )
+
     run_checks(
         run.report,
         "capabilities",
@@ -113,5 +145,6 @@ def suite(run: Run) -> None:
             ("every type claiming search-type can be searched", searchable_types),
             ("claimed search parameters are accepted", search_params),
             ("claimed operations exist", operations),
+            ("an instantiated base statement is honoured", instantiates),
         ],
     )
