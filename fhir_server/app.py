@@ -22,6 +22,8 @@ from fhir_server.interactions import capabilities
 from fhir_server.interactions.capabilities import register_search_params
 from fhir_server.model import model
 from fhir_server.operations import load_operations
+from fhir_server.rest.negotiation import negotiate
+from fhir_server.rest.respond import fhir_response
 from fhir_server.rest.routes import ROUTES
 from fhir_server.search.engine import SearchEngine
 from fhir_server.search.indexer import SearchIndexer
@@ -34,13 +36,22 @@ log = logging.getLogger(__name__)
 OO_MEDIA = "application/fhir+json; charset=utf-8"
 
 
-def _outcome_response(status: int, outcome: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _outcome_response(status: int, outcome: dict[str, Any], headers: dict[str, str] | None = None,
+                      request: Request | None = None) -> Response:
+    """An OperationOutcome, in XML when the client asked for XML (JSON otherwise, and when unsure)."""
+    if request is not None:
+        try:
+            fmt = negotiate(request)
+        except FhirError:
+            fmt = None
+        if fmt is not None and fmt.xml:
+            return fhir_response(outcome, fmt, status, headers)
     return Response(dumps(outcome), status, headers=headers, media_type=OO_MEDIA)
 
 
 async def fhir_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FhirError)
-    return _outcome_response(exc.status, exc.outcome(), exc.headers)
+    return _outcome_response(exc.status, exc.outcome(), exc.headers, request)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

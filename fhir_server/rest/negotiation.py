@@ -6,16 +6,20 @@ Also ``_pretty`` (indented output) and the request body size limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
-from fhir_server.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.fhir.json import parse_body, parse_resource
+from fhir_server.formats import xml_in
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 JSON_TYPES = frozenset(
     {"application/fhir+json", "application/json", "application/json+fhir", "text/json", "json"}
 )
-XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml", "html"})
+XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml"})
 JSON_PATCH = "application/json-patch+json"
 
 
@@ -23,6 +27,10 @@ JSON_PATCH = "application/json-patch+json"
 class Format:
     pretty: bool = False
     content_type: str = FHIR_JSON
+
+    @property
+    def xml(self) -> bool:
+        return self.content_type in (FHIR_XML, "application/xml")
 
 
 def _media(value: str) -> str:
@@ -34,7 +42,7 @@ _ACCEPTS: dict[str, Format] = {}
 
 
 def negotiate(request: Request) -> Format:
-    """The response format: JSON (the only one served so far); ``_format`` overrides ``Accept``."""
+    """The response format, JSON or XML; ``_format`` overrides ``Accept``."""
     if not request.scope.get("query_string"):
         accept = request.headers.get("accept")
         if accept is None:
@@ -57,7 +65,9 @@ def _negotiate(request: Request) -> Format:
         media = _media(fmt)
         if media in JSON_TYPES:
             return Format(pretty, FHIR_JSON if "fhir" in media or media == "json" else "application/json")
-        raise NotAcceptable(f"_format '{fmt}' is not supported; this server answers in application/fhir+json")
+        if media in XML_TYPES:
+            return Format(pretty, FHIR_XML if "fhir" in media or media == "xml" else "application/xml")
+        raise NotAcceptable(f"_format '{fmt}' is not supported; use json or xml")
     accept = request.headers.get("accept")
     if not accept:
         return Format(pretty)
@@ -66,13 +76,16 @@ def _negotiate(request: Request) -> Format:
         if media in JSON_TYPES:
             ct = FHIR_JSON if "fhir" in media else "application/json"
             return Format(pretty, ct)
+        if media in XML_TYPES:
+            return Format(pretty, FHIR_XML if "fhir" in media else "application/xml")
         if media in ("*/*", "application/*", "text/html", "application/xhtml+xml"):
             return Format(pretty)
-    raise NotAcceptable(f"None of the media types in Accept '{accept}' can be served; use application/fhir+json")
+    raise NotAcceptable(f"None of the media types in Accept '{accept}' can be served; "
+                        "use application/fhir+json or application/fhir+xml")
 
 
 def body_kind(request: Request, *, allow_patch: bool = False) -> str:
-    """What the body is: ``json`` or ``json-patch``; anything else is a 415."""
+    """What the body is: ``json``, ``xml`` or ``json-patch``; anything else is a 415."""
     raw = request.headers.get("content-type")
     if raw is None:
         return "json"  # lenient: many clients omit it for JSON
@@ -82,8 +95,23 @@ def body_kind(request: Request, *, allow_patch: bool = False) -> str:
     if allow_patch and media == JSON_PATCH:
         return "json-patch"
     if media in XML_TYPES:
-        raise UnsupportedMediaType("XML request bodies are not supported yet; send application/fhir+json")
-    raise UnsupportedMediaType(f"Content-Type '{raw}' is not supported; send application/fhir+json")
+        return "xml"
+    raise UnsupportedMediaType(f"Content-Type '{raw}' is not supported; send application/fhir+json or "
+                               "application/fhir+xml")
+
+
+def decode_body(kind: str, raw: bytes, what: str = "request body") -> Any:
+    """The parsed body: JSON (or a JSON Patch document), or FHIR XML turned into its JSON form."""
+    if kind == "xml":
+        if not raw.strip():
+            raise BadRequest(f"The {what} is empty; a FHIR resource was expected")
+        try:
+            return xml_in.parse_resource(raw)
+        except xml_in.FhirXmlError as exc:
+            raise BadRequest(f"The {what} is not a FHIR XML resource: {exc}") from exc
+    if kind == "json-patch":
+        return parse_body(raw, "JSON Patch document")
+    return parse_resource(raw)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

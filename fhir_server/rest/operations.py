@@ -10,9 +10,8 @@ from fhir_server import access, operations
 from fhir_server.errors import Gone, NotFound
 from fhir_server.interactions.common import check_id, check_type
 from fhir_server.operations import OperationContext
-from fhir_server.rest.negotiation import body_kind, negotiate, read_body
-from fhir_server.rest.respond import base_url, json_response
-from fhir_server.fhir.json import parse_resource
+from fhir_server.rest.negotiation import body_kind, decode_body, negotiate, read_body
+from fhir_server.rest.respond import base_url, fhir_response
 from fhir_server.state import Server
 from fhir_server.storage import repository
 
@@ -36,9 +35,9 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         access.check("read", res_type or "", row.content, f"{res_type}/{res_id}")
     body = None
     if request.method == "POST":
-        body_kind(request)
+        kind = body_kind(request)
         raw = await read_body(request, server.settings.max_body_bytes)
-        body = parse_resource(raw) if raw.strip() else None
+        body = decode_body(kind, raw) if raw.strip() else None
     query = list(request.query_params.multi_items())
     ctx = OperationContext(
         server=server,
@@ -57,14 +56,13 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         return Response(result.body, result.status, headers=result.headers, media_type=result.media_type)
     if result.resource is None:
         return Response(status_code=result.status, headers=result.headers)
-    return json_response(result.resource, fmt, result.status, result.headers)
+    return fhir_response(result.resource, fmt, result.status, result.headers)
 
 
 def _require(level: str, res_type: str | None, affects_state: bool) -> None:
-    """An operation needs read (instance) or search (type, system) access to what it runs on, and
-    update access when it changes data; what it reads or writes through the interactions is checked
-    again there, resource by resource."""
+    """An operation needs read (instance) or search (type, system) access to what it runs on. What it
+    writes is checked where it writes — the create/update interactions check each resource — so an
+    operation that records, say, a Communication needs create on Communication, not update on the
+    Patient it runs on (``affects_state`` only decides GET vs POST)."""
     access.require("read" if level == "instance" else "search-type" if level == "type" else "search-system",
                    res_type)
-    if affects_state:
-        access.require("update", res_type)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from fhir_server.errors import BadRequest
 from fhir_server.fhir import summary
 from fhir_server.fhir.json import dumps, http_date
+from fhir_server.formats.xml_out import resource_to_xml
 from fhir_server.interactions.common import Json, Outcome
 from fhir_server.rest.negotiation import Format
 
@@ -55,8 +56,12 @@ def base_url(request: Request) -> str:
     return found
 
 
-def json_response(body: Any, fmt: Format, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(body, bytes):
+def fhir_response(body: Any, fmt: Format, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A resource (parsed, or stored JSON bytes) in the negotiated format: JSON or XML, maybe pretty."""
+    if fmt.xml:
+        data = orjson.loads(body) if isinstance(body, bytes) else orjson.loads(dumps(body))
+        content = resource_to_xml(data, pretty=fmt.pretty).encode()
+    elif isinstance(body, bytes):
         content = body if not fmt.pretty else dumps(orjson.loads(body), pretty=True)
     else:
         content = dumps(body, pretty=fmt.pretty)
@@ -98,13 +103,13 @@ def write_response(request: Request, outcome: Outcome, fmt: Format, ret: str, ba
     if outcome.status == 204 or ret == "minimal":
         status = 204 if outcome.status == 204 and ret != "OperationOutcome" else outcome.status
         if ret == "OperationOutcome" and outcome.issues:
-            return json_response({"resourceType": "OperationOutcome", "issue": outcome.issues}, fmt,
+            return fhir_response({"resourceType": "OperationOutcome", "issue": outcome.issues}, fmt,
                                  200 if status == 204 else status, headers)
         return Response(status_code=status, headers=headers)
     if ret == "OperationOutcome":
-        return json_response({"resourceType": "OperationOutcome", "issue": outcome.issues}, fmt,
+        return fhir_response({"resourceType": "OperationOutcome", "issue": outcome.issues}, fmt,
                              outcome.status, headers)
     body: Json | bytes | None = outcome.resource if outcome.resource is not None else outcome.raw
     if body is None:
         return Response(status_code=outcome.status, headers=headers)
-    return json_response(body, fmt, outcome.status, headers)
+    return fhir_response(body, fmt, outcome.status, headers)

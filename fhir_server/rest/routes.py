@@ -21,15 +21,15 @@ from fhir_server.bundles.batch import batch
 from fhir_server.bundles.entries import parse_etag
 from fhir_server.bundles.transaction import transaction
 from fhir_server.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
-from fhir_server.fhir.json import json_depth_ok, now, parse_body, parse_resource
+from fhir_server.fhir.json import now
 from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.capabilities import capability_statement
 from fhir_server.interactions.common import Outcome, check_type
-from fhir_server.rest.negotiation import body_kind, negotiate, read_body
+from fhir_server.rest.negotiation import body_kind, decode_body, negotiate, read_body
 from fhir_server.rest.operations import invoke
 from fhir_server.rest.respond import (
     base_url,
-    json_response,
+    fhir_response,
     prefer,
     prefer_return,
     shaped,
@@ -58,10 +58,7 @@ async def _write(server: Server) -> AsyncIterator[WriteSession]:
 async def _body(request: Request, server: Server, *, allow_patch: bool = False) -> tuple[str, Any]:
     kind = body_kind(request, allow_patch=allow_patch)
     raw = await read_body(request, server.settings.max_body_bytes)
-    data = parse_body(raw, "JSON Patch document") if kind == "json-patch" else parse_resource(raw)
-    if not json_depth_ok(data, server.settings.max_json_depth):
-        raise BadRequest(f"The request body nests JSON deeper than {server.settings.max_json_depth} levels")
-    return kind, data
+    return kind, decode_body(kind, raw)
 
 
 def _if_match(request: Request) -> int | None:
@@ -86,7 +83,7 @@ async def metadata(request: Request) -> Response:
     statement = capability_statement(base)
     if getattr(request.app.state, "auth", None) is not None:
         request.app.state.auth.describe(statement, base)
-    return json_response(statement, fmt)
+    return fhir_response(statement, fmt)
 
 
 async def system(request: Request) -> Response:
@@ -97,7 +94,7 @@ async def system(request: Request) -> Response:
         async with server.pool.connection() as conn:
             bundle = await search.system_search(server, conn, base_url(request),
                                                 list(request.query_params.multi_items()), prefer(request))
-        return json_response(bundle, fmt)
+        return fhir_response(bundle, fmt)
     _, bundle = await _body(request, server)
     if bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base expects a Bundle of type batch or transaction")
@@ -105,9 +102,9 @@ async def system(request: Request) -> Response:
     base = base_url(request)
     ret = prefer_return(request, default="minimal")
     if kind == "transaction":
-        return json_response(await transaction(server, base, bundle, ret), fmt)
+        return fhir_response(await transaction(server, base, bundle, ret), fmt)
     if kind == "batch":
-        return json_response(await batch(server, base, bundle, ret), fmt)
+        return fhir_response(await batch(server, base, bundle, ret), fmt)
     raise BadRequest(f"Bundle.type must be batch or transaction to be processed, not '{kind}'")
 
 
@@ -139,7 +136,8 @@ async def type_level(request: Request) -> Response:
         return write_response(request, outcome, fmt, prefer_return(request), base)
     query = _query(request)
     if not query:
-        raise MethodNotAllowed(f"{request.method} on [type] needs search parameters (a conditional {request.method.lower()})")
+        raise MethodNotAllowed(
+            f"{request.method} on [type] needs search parameters (a conditional {request.method.lower()})")
     if request.method == "PUT":
         _, resource = await _body(request, server)
         async with _write(server) as session:
@@ -184,7 +182,7 @@ async def _search(request: Request, res_type: str) -> Response:
             raise BadRequest("The POST _search body is not UTF-8 form data") from exc
     async with server.pool.connection() as conn:
         bundle = await search.search(server, conn, base_url(request), res_type, params, prefer(request))
-    return json_response(bundle, fmt)
+    return fhir_response(bundle, fmt)
 
 
 async def _history(request: Request, res_type: str | None, res_id: str | None) -> Response:
@@ -196,7 +194,7 @@ async def _history(request: Request, res_type: str | None, res_id: str | None) -
             conn, base_url(request), list(request.query_params.multi_items()), res_type, res_id,
             settings.default_page_size, settings.max_page_size,
         )
-    return json_response(bundle, fmt)
+    return fhir_response(bundle, fmt)
 
 
 # ---- instance level -----------------------------------------------------------------------------
@@ -226,7 +224,7 @@ async def instance(request: Request) -> Response:
         if _not_modified(request, outcome):
             return Response(status_code=304, headers=headers)
         assert outcome.raw is not None
-        return json_response(shaped(request, outcome.raw), fmt, 200, headers)
+        return fhir_response(shaped(request, outcome.raw), fmt, 200, headers)
     if request.method == "PUT":
         _, resource = await _body(request, server)
         async with _write(server) as session:
@@ -258,7 +256,7 @@ async def compartment(request: Request) -> Response:
     async with server.pool.connection() as conn:
         bundle = await search.compartment_search(server, conn, base_url(request), p["type"], p["id"], p["ctype"],
                                                  list(request.query_params.multi_items()), prefer(request))
-    return json_response(bundle, fmt)
+    return fhir_response(bundle, fmt)
 
 
 async def vread(request: Request) -> Response:
@@ -268,7 +266,7 @@ async def vread(request: Request) -> Response:
     async with server.pool.connection() as conn:
         outcome = await read.vread(conn, p["type"], p["id"], p["vid"])
     assert outcome.raw is not None
-    return json_response(shaped(request, outcome.raw), fmt, 200, version_headers(outcome, base_url(request)))
+    return fhir_response(shaped(request, outcome.raw), fmt, 200, version_headers(outcome, base_url(request)))
 
 
 async def websocket(ws: WebSocket) -> None:

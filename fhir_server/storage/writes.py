@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
 from fhir_server.fhir.json import dumps, instant
 from fhir_server.storage.repository import Conn
@@ -216,7 +218,10 @@ class WriteSession:
         w.is_new_row = rid is None
         self.touched.add(res_type)
         if stored is not None:
-            w.content = dumps(stored).decode()
+            try:
+                w.content = dumps(stored).decode()
+            except orjson.JSONEncodeError as exc:  # nesting deeper than the serializer allows (254)
+                raise BadRequest(f"{res_type} nests its content too deeply to be stored") from exc
             w.index = self.indexer.extract(res_type, stored)
         self._locked[(res_type, res_id)] = None  # re-read if asked again: the row changes at flush
         self.pending.append(w)

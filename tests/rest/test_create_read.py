@@ -120,8 +120,8 @@ def test_format_negotiation(client: httpx.Client) -> None:
     assert ok.status_code == 200
     plain = client.get(f"/Patient/{pid}", headers={"Accept": "application/json"})
     assert plain.headers["content-type"].startswith("application/json")
-    assert_outcome(client.get(f"/Patient/{pid}", params={"_format": "application/fhir+xml"}), 406)
-    assert_outcome(client.get(f"/Patient/{pid}", headers={"Accept": "application/fhir+xml"}), 406)
+    assert_outcome(client.get(f"/Patient/{pid}", params={"_format": "text/turtle"}), 406)
+    assert_outcome(client.get(f"/Patient/{pid}", headers={"Accept": "application/fhir+turtle"}), 406)
     browser = client.get(f"/Patient/{pid}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert browser.status_code == 200
 

@@ -25,8 +25,9 @@ def test_resource_type_mismatch_and_missing_are_400(client: httpx.Client) -> Non
 
 
 def test_unsupported_content_types_are_415(client: httpx.Client) -> None:
-    xml = b'<Patient xmlns="http://hl7.org/fhir"/>'
-    assert_outcome(client.post("/Patient", content=xml, headers={"Content-Type": "application/fhir+xml"}), 415)
+    turtle = b"[ a fhir:Patient ]"
+    assert_outcome(client.post("/Patient", content=turtle, headers={"Content-Type": "text/turtle"}), 415)
+    assert_outcome(client.post("/Patient", content=b"{}", headers={"Content-Type": "text/plain"}), 415)
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     assert_outcome(client.post("/Patient", content=b"a=b", headers=form), 415)
 
