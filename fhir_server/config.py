@@ -39,7 +39,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_bytes: int = 64 * 1024 * 1024  # FHIR_MAX_BODY_BYTES
-    max_json_depth: int = 100  # FHIR_MAX_JSON_DEPTH
     default_page_size: int = 20
     max_page_size: int = 1000
     pool_min: int = 2
@@ -76,7 +75,6 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or None,
             base_url=base.rstrip("/") if base else None,
             max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", 64 * 1024 * 1024),
-            max_json_depth=_int_env("FHIR_MAX_JSON_DEPTH", 100),
             pool_max=_int_env("FHIR_DB_POOL_MAX", 16),
             auth_enabled=os.environ.get("FHIR_AUTH_DISABLED", "").lower() not in ("1", "true", "yes"),
             auth_admin_token=os.environ.get("FHIR_AUTH_ADMIN_TOKEN") or None,

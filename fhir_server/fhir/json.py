@@ -77,17 +77,3 @@ def instant(t: datetime) -> str:
 def http_date(t: datetime) -> str:
     """An HTTP-date (RFC 9110) for ``Last-Modified``."""
     return t.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def json_depth_ok(value: Any, limit: int) -> bool:
-    """True when ``value`` nests objects/arrays at most ``limit`` deep (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return True
