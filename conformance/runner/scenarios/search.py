@@ -1,5 +1,6 @@
 """Search semantics (http://hl7.org/fhir/R4/search.html) on data the run creates under its own tag:
-string, token, date, reference parameters, ``_tag``, ``_count`` paging, ``_sort``, ``_include``."""
+string, token, date, reference parameters, ``_tag``, ``_count`` paging, ``_sort``, ``_include``,
+the :exact/:contains/:missing modifiers, chains and ``_has``, ``_summary=count``."""
 
 from __future__ import annotations
 
@@ -105,6 +106,23 @@ def suite(run: Run) -> None:
             data["Beta"] in _ids(body, "include"), "_include=Observation:subject must add the Patient (mode include)"
         )
 
+    def modifiers() -> None:
+        expect({"_tag": tag, "family:exact": fam + "Beta"}, ["Beta"])
+        expect({"_tag": tag, "family:exact": (fam + "Beta").lower()}, [])  # :exact is case-sensitive
+        expect({"_tag": tag, "family:contains": "amm"}, ["Gamma"])
+        expect({"_tag": tag, "telecom:missing": "true", "gender": "male"}, ["Alpha"])
+        expect({"_tag": tag, "birthdate:missing": "false"}, ["Alpha", "Beta", "Gamma"])
+
+    def chains() -> None:
+        expect({"subject:Patient.family": fam + "Beta"}, ["obs"], "Observation")
+        expect({"_tag": tag, "_has:Observation:subject:code": "http://loinc.org|8867-4"}, ["Beta"])
+
+    def summary_count() -> None:
+        require(all(k in data for k in ("Alpha", "Beta", "Gamma")), "the test data could not be created")
+        body = search({"_tag": tag, "_summary": "count"})
+        require(body.get("total") == 3, f"_summary=count must give total 3, got {body.get('total')}")
+        require(not _ids(body), "_summary=count returns no entries")
+
     run_checks(
         run.report,
         "search",
@@ -118,5 +136,8 @@ def suite(run: Run) -> None:
             ("_count pages with a next link", paging),
             ("_sort ascending and descending", sort),
             ("_include adds the referenced resource", include),
+            (":exact, :contains, :missing", modifiers),
+            ("chained parameters and _has", chains),
+            ("_summary=count", summary_count),
         ],
     )
