@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -109,6 +111,23 @@ def _authorization(app: FastAPI, settings: Settings) -> None:
     install(app, settings)
 
 
+def _extension_routes(app: FastAPI) -> None:
+    """Routes of extensions that are not FHIR interactions (e.g. signed partner webhooks)."""
+    try:
+        from extensions.scheduling.webhook import install as install_zocdoc_webhook
+    except ImportError:  # pragma: no cover - the scheduling extension is part of the package
+        return
+    install_zocdoc_webhook(app)  # POST /webhooks/zocdoc (signed by ZocDoc, not a FHIR interaction)
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``serve --workers N``: each worker process builds it from the environment its parent set."""
+    settings = Settings.from_env()
+    settings.host = os.environ.get("FHIR_HOST", settings.host)
+    settings.port = int(os.environ.get("FHIR_PORT", settings.port))
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FHIR server app. The database URL must be resolved (``settings.database_url``) before start."""
     settings = settings or Settings.from_env()
@@ -127,6 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher = Dispatcher(settings.database_url)
             dispatcher.start()
             subscriptions.start()
+            # Everything loaded at start-up (definitions, model, compiled validators and search plans)
+            # lives as long as the process: keep it out of the garbage collector's generations.
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:
@@ -141,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.router.routes.extend(ROUTES)
+    _extension_routes(app)
     _authorization(app, settings)
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -85,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
                        help="load the demo data (50 Synthea patients, ~9,300 resources) once before serving")
     serve.add_argument("--base-url", default=None, help="public base URL (default: $FHIR_BASE_URL or from requests)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port and the database (default 1; use the cores you have)")
     serve.add_argument("--no-auth", action="store_true",
                        help="turn authorization OFF: anyone may read and write everything (trusted tests only)")
     _database_options(serve)
@@ -134,16 +136,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(demo_banner(settings, args.host, args.port), flush=True)
     else:
         print("Authorization is on: get an access token with fhir-server token --scope 'user/*.rs'", flush=True)
-    app = create_app(settings)
-    from extensions.scheduling.webhook import install as install_zocdoc_webhook
-
-    install_zocdoc_webhook(app)  # POST /webhooks/zocdoc (signed by ZocDoc, not a FHIR interaction)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"FHIR R4 server on http://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
-                proxy_headers=True)
+    options: dict[str, object] = {"host": args.host, "port": args.port, "access_log": args.access_log,
+                                  "log_level": "info", "proxy_headers": True}
+    if args.workers > 1:
+        # Worker processes build the app from the environment: hand them what was resolved here
+        # (the embedded PostgreSQL keeps running for as long as this parent process does).
+        assert settings.database_url
+        os.environ["DATABASE_URL"] = settings.database_url
+        os.environ["FHIR_HOST"], os.environ["FHIR_PORT"] = args.host, str(args.port)
+        if settings.base_url:
+            os.environ["FHIR_BASE_URL"] = settings.base_url
+        if not settings.auth_enabled:
+            os.environ["FHIR_AUTH_DISABLED"] = "1"
+        uvicorn.run("fhir_server.app:app_from_env", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     return 0
 
 

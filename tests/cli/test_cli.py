@@ -78,3 +78,43 @@ def test_serve_and_load_share_the_embedded_database(tmp_path: Path) -> None:
     # the last process using the embedded server stopped it
     time.sleep(1)
     assert not (data / "pg" / "postmaster.pid").exists()
+
+
+def test_two_worker_processes_behave_as_one_server(tmp_path: Path) -> None:
+    """serve --workers 2: both processes share the database; concurrent identical conditional creates
+    spread over them still make exactly one resource."""
+    import psutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = tmp_path / "data"
+    port = _free_port()
+    server = subprocess.Popen([*CLI, "serve", "--workers", "2", "--no-auth", "--data-dir", str(data),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline and server.poll() is None, "serve did not start"
+            time.sleep(0.3)
+        workers = [p for p in psutil.Process(server.pid).children(recursive=True) if "postgres" not in p.name()]
+        assert len(workers) >= 2
+        body = json.dumps({"resourceType": "Patient", "identifier": [{"system": "urn:w", "value": "one"}]})
+        headers = {"Content-Type": "application/fhir+json", "If-None-Exist": "identifier=urn:w|one"}
+
+        def post(_: int) -> int:
+            with httpx.Client(base_url=base, timeout=60) as c:  # a new connection each: spread over workers
+                return c.post("/Patient", content=body, headers=headers).status_code
+
+        with ThreadPoolExecutor(12) as pool:
+            statuses = sorted(pool.map(post, range(24)))
+        assert statuses == [200] * 23 + [201]
+        found = httpx.get(f"{base}/Patient", params={"identifier": "urn:w|one"}, timeout=10).json()
+        assert found["total"] == 1
+    finally:
+        server.terminate()
+        server.wait(30)
