@@ -105,6 +105,12 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     _database_options(load)
 
+    reindex = sub.add_parser("reindex", help="rebuild the search indexes of stored resources (after adding a "
+                             "SearchParameter or upgrading)")
+    reindex.add_argument("--type", action="append", dest="types", metavar="TYPE",
+                         help="only this resource type (repeatable; default: all types)")
+    _database_options(reindex)
+
     sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file "
                    "(fhir-server fhirpath --help)")
     from extensions.scheduling.commands import add_commands as add_scheduling_commands
@@ -203,6 +209,27 @@ async def load_demo(settings: Settings) -> None:
                      "ON CONFLICT (key) DO NOTHING")
 
 
+async def _reindex(settings: Settings, types: list[str] | None) -> int:
+    from fhir_server.app import open_server
+    from fhir_server.search.reindex import reindex
+
+    async with open_server(settings) as server:
+        return await reindex(server, types)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from fhir_server.errors import FhirError
+
+    settings = _settings(args)
+    try:
+        count = asyncio.run(_reindex(settings, args.types))
+    except FhirError as exc:
+        print(f"fhir-server reindex: {exc.diagnostics}", file=sys.stderr)
+        return 2
+    print(f"re-indexed {count:,} resources")
+    return 0
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from fhir_server.load import find_files
 
@@ -226,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return fhirpath_main(argv[1:])
     args = parser().parse_args(argv)
-    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load}
+    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load, "reindex": cmd_reindex}
     if args.command in ("sync", "import"):
         from extensions.scheduling.commands import run as run_scheduling
 

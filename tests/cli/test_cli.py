@@ -83,8 +83,9 @@ def test_serve_and_load_share_the_embedded_database(tmp_path: Path) -> None:
 def test_two_worker_processes_behave_as_one_server(tmp_path: Path) -> None:
     """serve --workers 2: both processes share the database; concurrent identical conditional creates
     spread over them still make exactly one resource."""
-    import psutil
     from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
 
     data = tmp_path / "data"
     port = _free_port()
@@ -118,3 +119,15 @@ def test_two_worker_processes_behave_as_one_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_reindex_command(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    files = tmp_path / "in"
+    files.mkdir()
+    (files / "p.json").write_text(json.dumps({"resourceType": "Patient", "id": "rx", "name": [{"family": "Re"}]}))
+    assert _run("load", str(files), "--data-dir", str(data), "--quiet").returncode == 0
+    result = _run("reindex", "--type", "Patient", "--data-dir", str(data))
+    assert result.returncode == 0 and "re-indexed 1 resources" in result.stdout
+    bad = _run("reindex", "--type", "Nope", "--data-dir", str(data))
+    assert bad.returncode == 2 and "Nope" in bad.stderr

@@ -62,3 +62,13 @@ def test_operations_are_in_the_capability_statement(client: httpx.Client) -> Non
     assert "test-echo" in {o["name"] for o in rest.get("operation", [])}
     patient_entry = next(r for r in rest["resource"] if r["type"] == "Patient")
     assert "test-echo" in {o["name"] for o in patient_entry.get("operation", [])}
+
+
+def test_reindex_operation(client: httpx.Client) -> None:
+    client.post("/Patient", json=patient("Reind"), headers=FHIR_JSON)
+    got = client.post("/Patient/$reindex", headers=FHIR_JSON)
+    assert got.status_code == 200
+    count = got.json()["parameter"][0]["valueInteger"]
+    assert count >= 1
+    assert client.get("/Patient", params={"family": "Reind"}).json()["total"] >= 1
+    assert_outcome(client.get("/Patient/$reindex"), 405)  # changes data: POST only
