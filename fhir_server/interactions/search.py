@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fhir_server import access, definitions
+from fhir_server.errors import BadRequest
 from fhir_server.interactions.common import Json, check_id, check_type
 from fhir_server.search.engine import Options, Scope
 from fhir_server.state import Server
@@ -51,8 +52,9 @@ async def system_search(
     for name, value in params:
         if name == "_type":
             wanted = [t.strip() for t in value.split(",") if t.strip()]
-            for t in wanted:
-                check_type(t)
+            unknown = [t for t in wanted if t not in definitions.resource_types()]
+            if unknown or not wanted:
+                raise BadRequest(f"_type: {', '.join(unknown) or 'nothing'} is not a list of R4 resource types")
             types = [t for t in types if t in wanted]
         else:
             rest.append((name, value))
