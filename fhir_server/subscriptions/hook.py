@@ -14,6 +14,7 @@ from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.params import RESULT_PARAMS
 from fhir_server.search.params import parse as parse_search
+from fhir_server.subscriptions import owner
 from fhir_server.subscriptions.spec import SpecError, parse
 
 Json = dict[str, Any]
@@ -38,7 +39,7 @@ def check_subscription(server: Any, resource: Json) -> Json:
     if resource.get("status") in (None, "requested", "active"):
         resource = {**resource, "status": "active"}
         resource.pop("error", None)
-    return resource
+    return owner.stamp(resource)
 
 
 def install() -> None:

@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 
+from fhir_server.errors import FhirError
 from fhir_server.events.dispatcher import Change
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.params import parse as parse_search
+from fhir_server.subscriptions import owner
 from fhir_server.subscriptions.spec import SpecError, SubscriptionSpec, parse
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,10 @@ class Matcher:
         events: dict[str, list[Change]] = defaultdict(list)
         for spec in (s for t in {c.res_type for c in changes} for s in by_type.get(t, [])):
             mine = [c for c in changes if c.res_type == spec.res_type and self._action_ok(spec, c)]
-            if spec.params:
+            if spec.owner is not None:
+                # what the creator may see: a deleted resource can no longer be checked, so it is not reported
+                mine = [c for c in mine if c.action != "delete"]
+            if spec.params or spec.owner is not None:
                 selected = await self._select(conn, spec, [c.id for c in mine if c.action != "delete"])
                 mine = [c for c in mine if c.action == "delete" or c.id in selected]
             events[spec.id].extend(mine)
@@ -74,6 +79,15 @@ class Matcher:
             return set()
         req = parse_search(spec.params, 1000)
         cond, _ = Compiler(self.server.registry, None).filters(spec.res_type, req.filters)
+        acc = owner.restore(self.server, spec.owner)
+        if acc is not None:
+            try:
+                acc.require("search-type", spec.res_type)
+            except FhirError:
+                return set()
+            limit = acc.condition("search-type", spec.res_type)
+            if limit is not None:
+                cond = cond & limit
         cur = await conn.execute(
             f"SELECT r.id FROM resource r WHERE r.res_type = %s AND NOT r.deleted AND r.id = ANY(%s) AND ({cond.sql})",
             [spec.res_type, ids, *cond.args],

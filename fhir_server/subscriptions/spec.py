@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from fhir_server.subscriptions.owner import recorded
 from fhir_server.subscriptions.topics import Topic, topic
 
 Json = dict[str, Any]
@@ -42,6 +43,7 @@ class SubscriptionSpec:
     topic: Topic | None = None
     heartbeat: int | None = None  # seconds
     timeout: int = 10
+    owner: Json | None = None  # the creator's recorded restriction (owner.py); None: unrestricted
 
     @property
     def backport(self) -> bool:
@@ -110,4 +112,5 @@ def parse(sub: Json) -> SubscriptionSpec:
         payload=payload, content=content, topic=found,
         heartbeat=int(heartbeat) if isinstance(heartbeat, int) and heartbeat > 0 else None,
         timeout=int(timeout) if isinstance(timeout, int) and 0 < timeout <= 120 else 10,
+        owner=recorded(sub),
     )

@@ -18,6 +18,7 @@ import orjson
 import psycopg
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fhir_server.errors import FhirError
 from fhir_server.subscriptions import notification
 from fhir_server.subscriptions.spec import SpecError, parse
 
@@ -95,7 +96,42 @@ class WebSocketHub:
             row = await cur.fetchone()
         return row is not None and row[0] == "websocket" and row[1] in ("active", "error")
 
+    async def _caller(self, ws: WebSocket) -> Any:
+        """The access of the connecting client (None when authorization is off); raises when refused."""
+        auth = getattr(ws.app.state, "auth", None)
+        if auth is None:
+            return None
+        token = ws.query_params.get("access_token")
+        header = ws.headers.get("authorization", "")
+        if not token and header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        if not token:
+            raise PermissionError("an access token is required (?access_token=… or Authorization: Bearer)")
+        base = self.server.settings.base_url or str(ws.base_url).rstrip("/").replace("ws://", "http://", 1)
+        base = base.replace("wss://", "https://", 1)
+        return await auth.authenticate_token(token, base)
+
+    async def _may_bind(self, caller: Any, sub_id: str) -> bool:
+        if caller is None:
+            return True
+        async with self.server.pool.connection() as conn:
+            cur = await conn.execute("SELECT content::text FROM resource WHERE res_type = 'Subscription' "
+                                     "AND id = %s AND NOT deleted", (sub_id,))
+            row = await cur.fetchone()
+        if row is None:
+            return False
+        try:
+            caller.require("read", "Subscription")
+        except FhirError:
+            return False
+        return bool(caller.permits("read", "Subscription", orjson.loads(row[0])))
+
     async def serve(self, ws: WebSocket) -> None:
+        try:
+            caller = await self._caller(ws)
+        except (PermissionError, FhirError):
+            await ws.close(code=1008)  # before accept: the handshake is refused (403)
+            return
         await ws.accept()
         mine: set[str] = set()
         try:
@@ -105,7 +141,7 @@ class WebSocketHub:
                 if verb != "bind" or not sub_id:
                     await ws.send_text("error expected 'bind <subscription id>'")
                     continue
-                if not await self._subscription_ok(sub_id):
+                if not await self._subscription_ok(sub_id) or not await self._may_bind(caller, sub_id):
                     await ws.send_text(f"error {sub_id} is not an active websocket Subscription")
                     continue
                 self.bound[sub_id].add(ws)
