@@ -53,10 +53,3 @@ def validate(
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # JSON too broken for a rule: say so, no 500
         ctx.error("structure", f"The resource could not be checked against its profiles ({type(exc).__name__})", None)
     return issues + ctx.issues
-
-
-def profile_issues(
-    resource: Any, profiles: list[str], registry: Registry | None = None, options: Options | None = None
-) -> list[Issue]:
-    """Only what the profiles add (the write path has run the structural validator already)."""
-    return validate(resource, registry=registry, profiles=profiles, options=options, structure=False)

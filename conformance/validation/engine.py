@@ -16,7 +16,6 @@ from conformance.validation import bundle, walk
 from conformance.validation.context import Ctx
 from conformance.validation.profile import Node, profile, snapshot_of
 from conformance.validation.registry import core_url
-from fhir_server.fhirpath.items import Item as PathItem
 from fhir_server.model import model
 from fhir_server.validation.issues import Loc
 
@@ -111,7 +110,3 @@ def conforms(ctx: Ctx, value: Json, url: str) -> bool:
     else:
         walk.check_profile_root(quiet, value, url, None)  # type: ignore[arg-type]
     return not any(i.severity in ("error", "fatal") for i in quiet.issues)
-
-
-def evaluate_root_item(res: Json) -> PathItem:
-    return PathItem(res, str(res.get("resourceType")))
