@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server import validation
+from fhir_server import background, validation
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, operation_outcome
 from fhir_server.events.dispatcher import Dispatcher
@@ -143,16 +143,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subscriptions = Subscriptions(server, base)
             app.state.subscriptions = subscriptions
             capabilities.register_base_decorator(decorate_capabilities)
-            dispatcher = Dispatcher(settings.database_url)
+            dispatcher = Dispatcher(settings.database_url, server.consumers)
             dispatcher.start()
             subscriptions.start()
             # Everything loaded at start-up (definitions, model, compiled validators and search plans)
             # lives as long as the process: keep it out of the garbage collector's generations.
             gc.collect()
             gc.freeze()
+            services = await background.start_all(server)  # extensions' background services
             try:
                 yield
             finally:
+                await background.stop_all(services)
                 await subscriptions.stop()
                 await dispatcher.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -18,7 +19,6 @@ from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import Registry, load_registry
 from fhir_server.storage.repository import Conn
 
-
 CONDITIONAL_SCAN = 1000  # matches looked at for a restricted caller's conditional interaction
 
 
@@ -31,6 +31,7 @@ class Server:
     engine: SearchEngine
     validate: Validator
     commit_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)  # run after each commit
+    consumers: dict[str, Any] = field(default_factory=dict)  # outbox consumers (events.dispatcher.Consumer)
 
     def __post_init__(self) -> None:
         from conformance.server import attach  # the profile registry and enforced profiles (conformance/)

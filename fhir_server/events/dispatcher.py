@@ -45,15 +45,11 @@ class Change:
 
 
 Consumer = Callable[[psycopg.AsyncConnection[Any], list[Change]], Awaitable[None]]
-_consumers: dict[str, Consumer] = {}
+"""``consumer(conn, changes)`` runs inside the dispatch transaction; an exception retries the batch.
+Consumers live in ``Server.consumers`` (by name), the dict the server's dispatcher reads."""
 
 
-def register_consumer(name: str, consumer: Consumer) -> None:
-    """``consumer(conn, changes)`` runs inside the dispatch transaction; an exception retries the batch."""
-    _consumers[name] = consumer
-
-
-async def dispatch_once(conn: psycopg.AsyncConnection[Any], batch: int = BATCH) -> int:
+async def dispatch_once(conn: psycopg.AsyncConnection[Any], consumers: dict[str, Consumer], batch: int = BATCH) -> int:
     """Hand one batch of changes to the consumers; returns how many (0: nothing, or another process is at it)."""
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (FANOUT_LOCK,))
@@ -68,7 +64,7 @@ async def dispatch_once(conn: psycopg.AsyncConnection[Any], batch: int = BATCH) 
         changes = [Change(*r) for r in await cur.fetchall()]
         if not changes:
             return 0
-        for name, consumer in list(_consumers.items()):
+        for name, consumer in list(consumers.items()):
             try:
                 await consumer(conn, changes)
             except Exception:
@@ -81,8 +77,9 @@ async def dispatch_once(conn: psycopg.AsyncConnection[Any], batch: int = BATCH) 
 class Dispatcher:
     """The background task: wait for a notification (or the poll interval), then drain the outbox."""
 
-    def __init__(self, url: str, poll: float = POLL_SECONDS) -> None:
+    def __init__(self, url: str, consumers: dict[str, Consumer], poll: float = POLL_SECONDS) -> None:
         self.url = url
+        self.consumers = consumers
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -114,7 +111,7 @@ class Dispatcher:
             async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                 while not self._stopping:
                     try:
-                        while await dispatch_once(conn) == BATCH:
+                        while await dispatch_once(conn, self.consumers) == BATCH:
                             pass
                     except (psycopg.Error, Exception):
                         log.exception("outbox dispatch failed; retrying")

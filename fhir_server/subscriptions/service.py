@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.events.dispatcher import register_consumer
 from fhir_server.subscriptions import hook
 from fhir_server.subscriptions import operations as _operations  # noqa: F401  (registers $status, $events)
 from fhir_server.subscriptions.delivery import Deliverer
@@ -22,7 +21,7 @@ class Subscriptions:
 
     def __init__(self, server: Any, base: str) -> None:
         hook.install()
-        register_consumer("subscriptions", Matcher(server))
+        server.consumers["subscriptions"] = Matcher(server)
         self.deliverer = Deliverer(server, base)
         self.hub = WebSocketHub(server, base)
 
