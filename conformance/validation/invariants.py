@@ -16,6 +16,12 @@ from fhir_server import fhirpath
 from fhir_server.fhirpath import Expression, FHIRPathError
 
 STRUCTURAL_KEYS = frozenset({"ele-1", "ext-1"})
+# Published R4 expressions that contradict their own intent under FHIRPath's type rules, with the
+# correction later FHIR versions made (R4 que-7 tests the FHIR boolean with the System type name,
+# so it fails every valid 'exists' condition; R5 writes 'answer is boolean').
+ERRATA = {
+    ("que-7", "operator = 'exists' implies (answer is Boolean)"): "operator = 'exists' implies (answer is boolean)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ def compile_constraints(constraints: Any, type_name: str) -> tuple[Invariant, ..
         expr_text = c.get("expression")
         if not isinstance(expr_text, str):
             continue
+        expr_text = ERRATA.get((str(c.get("key")), expr_text), expr_text)
         severity = "warning" if c.get("severity") == "warning" else "error"
         key, human, source = str(c.get("key", "")), str(c.get("human", "")), str(c.get("source", ""))
         try:

@@ -17,7 +17,7 @@ from fhir_server.fhir.json import instant, now
 Json = dict[str, Any]
 
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
-SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
+SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system", "history-system")
 
 # Providers of extra parts (search parameters per type, operations, security), filled by other packages.
 SearchParamsFor = Callable[[str], list[Json]]
