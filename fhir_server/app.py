@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subscriptions = Subscriptions(server, base)
             app.state.subscriptions = subscriptions
             capabilities.register_base_decorator(decorate_capabilities)
-            dispatcher = Dispatcher(settings.database_url, server.consumers)
+            dispatcher = Dispatcher(settings.database_url, server.consumers, on_notice=server.on_notice)
             dispatcher.start()
             subscriptions.start()
             # Everything loaded at start-up (definitions, model, compiled validators and search plans)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -19,6 +24,8 @@ from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import Registry, load_registry
 from fhir_server.storage.repository import Conn
 
+log = logging.getLogger(__name__)
+DEFINITION_TYPES = frozenset({"SearchParameter", "StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap"})
 CONDITIONAL_SCAN = 1000  # matches looked at for a restricted caller's conditional interaction
 
 
@@ -50,12 +57,38 @@ class Server:
         seen = await access.visible_ids(conn, "search-type", [(res_type, i) for i in ids])
         return [i for i in ids if (res_type, i) in seen][:limit]
 
-    def after_commit(self, touched: set[str]) -> None:
-        """Bring in-memory state up to date with what a committed transaction wrote."""
+    def after_commit(self, touched: set[str], *, remote: bool = False) -> None:
+        """Bring in-memory state up to date with what a committed transaction wrote.
+
+        Definitions (search parameters, profiles, terminology) are cached in every process: when this
+        process wrote some, the others are told (``NOTIFY fhir_definitions``) and run this too
+        (``remote=True``).
+        """
         if "SearchParameter" in touched:
             self.reload_registry()
         for hook in self.commit_hooks:
             hook(touched)
+        changed = touched & DEFINITION_TYPES
+        if changed and not remote:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing else to tell
+                asyncio.get_running_loop().create_task(self._announce(changed))
+
+    async def _announce(self, types: set[str]) -> None:
+        payload = orjson.dumps({"pid": os.getpid(), "types": sorted(types)}).decode()
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_notify('fhir_definitions', %s)", (payload,))
+        except Exception:  # the others catch up at their next restart; nothing to undo here
+            log.warning("could not announce changed definitions %s", sorted(types))
+
+    def on_notice(self, payload: str) -> None:
+        """A ``fhir_definitions`` notification from another process."""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if data.get("pid") != os.getpid() and isinstance(data.get("types"), list):
+            self.after_commit({str(t) for t in data["types"]}, remote=True)
 
     def reload_registry(self) -> None:
         assert self.settings.database_url

@@ -77,9 +77,11 @@ async def dispatch_once(conn: psycopg.AsyncConnection[Any], consumers: dict[str,
 class Dispatcher:
     """The background task: wait for a notification (or the poll interval), then drain the outbox."""
 
-    def __init__(self, url: str, consumers: dict[str, Consumer], poll: float = POLL_SECONDS) -> None:
+    def __init__(self, url: str, consumers: dict[str, Consumer], poll: float = POLL_SECONDS,
+                 on_notice: Callable[[str], None] | None = None) -> None:
         self.url = url
         self.consumers = consumers
+        self.on_notice = on_notice  # payloads of NOTIFY fhir_definitions (definitions changed elsewhere)
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -102,8 +104,13 @@ class Dispatcher:
     async def _listen(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
             await conn.execute("LISTEN fhir_outbox")
-            async for _ in conn.notifies():
-                self._wake.set()
+            await conn.execute("LISTEN fhir_definitions")
+            async for note in conn.notifies():
+                if note.channel == "fhir_definitions":
+                    if self.on_notice is not None:
+                        self.on_notice(note.payload)
+                else:
+                    self._wake.set()
 
     async def _run(self) -> None:
         listener = asyncio.create_task(self._listen_forever())
