@@ -12,7 +12,7 @@ The change reaches subscribers through the outbox, like every write.
 from __future__ import annotations
 
 from extensions.scheduling import holds, invariants, remote
-from extensions.scheduling.booking import IN_PARAMS, accept_patient, requested
+from extensions.scheduling.booking import IN_PARAMS, answer, requested
 from extensions.scheduling.opdefs import definition
 from extensions.scheduling.workflow import (
     Json,
@@ -29,6 +29,7 @@ from fhir_server.fhir.json import instant
 from fhir_server.interactions import create, update
 from fhir_server.operations import OperationContext, OperationResult, operation
 from fhir_server.storage.writes import WriteSession, new_id
+from mappers import zocdoc
 
 DEFINITION = definition(
     "book", "Book Appointment",
@@ -85,9 +86,10 @@ async def book(ctx: OperationContext) -> OperationResult:
                 check_transition(str(appt.get("status") or "proposed"), "booked", "The appointment")
                 await holds.release_expired(server, session, ids)
                 appt_id = new_id()
-            await invariants.take(session, appt_id, list(slots))
+            if any(zocdoc.timeslot_key(slot) for slot in slots.values()):
+                await invariants.take(session, appt_id, list(slots))  # lock and check before asking ZocDoc
             appt, remote_id = await remote.book(server, session, {**appt, "status": "booked"}, slots, patient_type)
-            body = accept_patient(without_hold(appt))
+            body = answer(without_hold(appt), "accepted")
             if ctx.res_id is not None:
                 outcome = await update.update(server, session, "Appointment", appt_id, {**body, "id": appt_id})
             else:

@@ -105,11 +105,12 @@ async def _schedule_actors(session: WriteSession, schedule: Json) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def accept_patient(appt: Json) -> Json:
-    """The patient participants accept (they asked for the appointment)."""
+def answer(appt: Json, others: str) -> Json:
+    """The patient accepts (it asked); the other participants get ``others`` (tentative on a hold, accepted
+    on a booking: the schedule's owner published the slot)."""
     people = []
     for p in appt.get("participant") or []:
-        if isinstance(p, dict) and local_id(p.get("actor"), "Patient"):
-            p = {**p, "status": "accepted"}
+        if isinstance(p, dict):
+            p = {**p, "status": "accepted" if local_id(p.get("actor"), "Patient") else others}
         people.append(p)
     return {**appt, "participant": people}

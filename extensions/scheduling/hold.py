@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from extensions.scheduling import holds
-from extensions.scheduling.booking import IN_PARAMS, accept_patient, requested
+from extensions.scheduling.booking import IN_PARAMS, answer, requested
 from extensions.scheduling.opdefs import definition
 from extensions.scheduling.workflow import HOLD_EXPIRES, check_transition, write_tx
 from fhir_server.errors import BadRequest
@@ -48,7 +48,7 @@ async def hold(ctx: OperationContext) -> OperationResult:
         check_transition(str(appt.get("status") or "proposed"), "pending", "The appointment")
         await holds.release_expired(server, session, slots)
         appt_id = new_id()
-        body = accept_patient({**appt, "status": "pending"})
+        body = answer({**appt, "status": "pending"}, "tentative")
         extensions = [e for e in body.get("extension") or [] if e.get("url") != HOLD_EXPIRES]
         body["extension"] = [*extensions, {"url": HOLD_EXPIRES, "valueInstant": instant(until)}]
         outcome = await create.create(server, session, "Appointment", body, assigned_id=appt_id)

@@ -44,15 +44,22 @@ async def claims(session: WriteSession, slots: list[str], appointment_id: str | 
     return {r[0]: Claim(*r) for r in await cur.fetchall()}
 
 
-async def take(session: WriteSession, appointment_id: str, wanted: list[str],
-               target: str | None = None) -> dict[str, Json]:
-    """Lock the slots and check that this appointment may take them; returns slot id → Slot (known ones).
+@dataclass(slots=True)
+class Taken:
+    slots: dict[str, Json]  # slot id → Slot, for the slots this server has
+    mine: set[str]  # the slots this appointment had claimed before
+
+
+async def take(session: WriteSession, appointment_id: str, wanted: list[str], target: str | None = None,
+               new: bool = False) -> Taken:
+    """Lock the slots and check that this appointment may take them.
 
     A slot is available when it is free and unclaimed, or already claimed by this appointment, or
     written in this same transaction with the status the appointment gives it (``target``).
     Slots this server does not have are not checked (references to other servers are allowed).
+    ``new``: the appointment has just been created (it claims nothing yet).
     """
-    before = await claims(session, wanted, appointment_id)
+    before = {} if new else await claims(session, wanted, appointment_id)
     every = sorted(set(wanted) | set(before))
     await session.lock([("Slot", s) for s in every])
     held = await claims(session, every, appointment_id, lock=True)
@@ -70,7 +77,7 @@ async def take(session: WriteSession, appointment_id: str, wanted: list[str],
             session, "Slot", sid)
         if claim is None and slot is not None and slot.get("status") != "free" and not fresh:
             raise Conflict(f"Slot/{sid} is not available: its status is {slot.get('status')}")
-    return found
+    return Taken(found, {sid for sid, claim in held.items() if claim.appointment_id == appointment_id})
 
 
 async def _set_status(session: WriteSession, sid: str, slot: Json, status: str) -> None:
@@ -87,8 +94,8 @@ async def appointment_written(session: WriteSession, written: Written) -> None:
     new = written.resource
     status = new.get("status") if new else None
     wanted = slot_ids(new) if new and status in OCCUPY else []
-    found = await take(session, written.id, wanted, OCCUPY.get(str(status)))
-    held = await claims(session, [], written.id)
+    taken = await take(session, written.id, wanted, OCCUPY.get(str(status)), new=written.created)
+    found = taken.slots
     expires = hold_expiry(new) if new else None
     kind = "hold" if expires is not None else "booked"
     for sid in wanted:
@@ -100,7 +107,7 @@ async def appointment_written(session: WriteSession, written: Written) -> None:
             "WHERE scheduling_claim.appointment_id = EXCLUDED.appointment_id",
             (sid, written.id, kind, expires))
         await _set_status(session, sid, found[sid], OCCUPY[str(status)])
-    for sid in sorted(set(held) - set(wanted)):
+    for sid in sorted(taken.mine - set(wanted)):
         await session.conn.execute("DELETE FROM scheduling_claim WHERE slot_id = %s AND appointment_id = %s",
                                    (sid, written.id))
         slot = found.get(sid)

@@ -5,8 +5,8 @@ A Schedule's practitioners and locations come from its actors (Practitioner, Loc
 PractitionerRole with its practitioner and locations); its distance from the ``near`` point is the
 great-circle distance (haversine, the same sphere as the ``near`` search) to its closest
 positioned location. Schedules are matched in Python; the slots of the matching schedules are
-found in SQL on the search index tables (Slot status, start, schedule, service-type, specialty),
-so the start-ordered page is cut in PostgreSQL.
+found in SQL on the search index tables (Slot schedule, start, service-type, specialty) and the
+status of the row, so the start-ordered page is cut in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ async def pids(conn: Conn) -> dict[tuple[str, str], int]:
     """Search parameter ids (``search_param.pid``) of the Slot index rows used here."""
     cur = await conn.execute(
         "SELECT res_type, code, pid FROM search_param WHERE res_type = 'Slot' "
-        "AND code IN ('schedule', 'status', 'start', 'service-type', 'specialty')")
+        "AND code IN ('schedule', 'start', 'service-type', 'specialty')")
     return {(r[0], r[1]): r[2] for r in await cur.fetchall()}
 
 
@@ -152,10 +152,11 @@ def _token_sql(alias: str, wanted: list[Token], args: list[Any]) -> str:
 
 def _slot_filter(pid: int, wanted: list[Token], per_schedule: str, args: list[Any]) -> str:
     """The slot's own ``name`` codes match; or it has none and its schedule's do (``per_schedule``)."""
+    rows = "(SELECT t.pid, t.system, t.code FROM idx_token t WHERE t.rid = s.rid OFFSET 0)"  # by rid, always
     args.append(pid)
-    own = f"EXISTS (SELECT 1 FROM idx_token x WHERE x.rid = s.rid AND x.pid = %s AND {_token_sql('x', wanted, args)})"
+    own = f"EXISTS (SELECT 1 FROM {rows} x WHERE x.pid = %s AND {_token_sql('x', wanted, args)})"
     args.append(pid)
-    none = "NOT EXISTS (SELECT 1 FROM idx_token y WHERE y.rid = s.rid AND y.pid = %s)"
+    none = f"NOT EXISTS (SELECT 1 FROM {rows} y WHERE y.pid = %s)"
     return f"({own} OR ({none} AND m.{per_schedule}))"
 
 
@@ -167,21 +168,23 @@ async def free_slots(conn: Conn, facts: list[ScheduleFacts], req: FindRequest) -
     args: list[Any] = [[f.id for f in facts], [f.km for f in facts],
                        [matches(f.service_types, req.service_types) for f in facts],
                        [matches(f.specialties, req.specialties) for f in facts],
-                       p[("Slot", "schedule")], p[("Slot", "status")], p[("Slot", "start")], req.start, req.end]
+                       p[("Slot", "schedule")], p[("Slot", "start")], req.start, req.end]
     where = ""
     if req.service_types:
         where += " AND " + _slot_filter(p[("Slot", "service-type")], req.service_types, "st", args)
     if req.specialties:
         where += " AND " + _slot_filter(p[("Slot", "specialty")], req.specialties, "sp", args)
     args.append(req.count)
+    # Per schedule its slots (idx_reference by target), per slot its start (idx_date by rid): LATERALs
+    # fenced by OFFSET 0, so the plan does not depend on table statistics. The status is read from the row.
     sql = (
         "SELECT s.content, m.sched, m.km FROM unnest(%s::text[], %s::float8[], %s::bool[], %s::bool[]) "
         "AS m(sched, km, st, sp) "
-        "JOIN idx_reference r ON r.pid = %s AND r.target_id = m.sched AND r.target_type = 'Schedule' "
-        "JOIN resource s ON s.rid = r.rid AND s.res_type = 'Slot' AND NOT s.deleted "
-        "JOIN idx_token t ON t.rid = s.rid AND t.pid = %s AND t.code = 'free' "
-        "JOIN idx_date d ON d.rid = s.rid AND d.pid = %s "
-        f"WHERE d.lo >= %s AND d.lo < %s{where} "
+        "CROSS JOIN LATERAL (SELECT r.rid FROM idx_reference r "
+        "WHERE r.pid = %s AND r.target_type = 'Schedule' AND r.target_id = m.sched OFFSET 0) x "
+        "CROSS JOIN LATERAL (SELECT d.pid, d.lo FROM idx_date d WHERE d.rid = x.rid OFFSET 0) d "
+        "JOIN resource s ON s.rid = x.rid AND s.res_type = 'Slot' AND NOT s.deleted "
+        f"WHERE d.pid = %s AND d.lo >= %s AND d.lo < %s AND s.content->>'status' = 'free'{where} "
         "ORDER BY d.lo, m.km NULLS LAST, s.id LIMIT %s"
     )
     cur = await conn.execute(sql, args)

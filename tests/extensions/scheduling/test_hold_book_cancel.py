@@ -37,9 +37,12 @@ def test_hold_then_book_then_cancel(c: httpx.Client) -> None:
     assert read(c, f"Slot/{slot}")["status"] == "busy-tentative"
     actors = {p["actor"]["reference"] for p in appt["participant"]}
     assert actors == {f"Patient/{pat}", f"Practitioner/{k.practitioner}", f"Location/{k.location}"}
+    answers = {p["actor"]["reference"].split("/")[0]: p["status"] for p in appt["participant"]}
+    assert answers == {"Patient": "accepted", "Practitioner": "tentative", "Location": "tentative"}
     booked = c.post(f"/Appointment/{appt['id']}/$book", headers=FHIR_JSON)
     assert booked.status_code == 200, booked.text
     assert booked.json()["status"] == "booked" and "extension" not in booked.json()
+    assert {p["status"] for p in booked.json()["participant"]} == {"accepted"}
     assert read(c, f"Slot/{slot}")["status"] == "busy"
     assert_outcome(c.post(f"/Appointment/{appt['id']}/$book", headers=FHIR_JSON), 409, "conflict")
     cancelled = c.post(f"/Appointment/{appt['id']}/$cancel", json=params(("reason", "feeling better")),

@@ -183,6 +183,8 @@ def test_sandbox_mock_request_reaches_the_webhook(sched: LiveServer, seeded: Fak
         "webhook_url": sched.base + "/webhooks/zocdoc", "webhook_key": WEBHOOK_KEY,
         "appointment_update_type": "created"}, timeout=30)
     assert resp.status_code == 200 and resp.json()["event_type"] == "appointment_updated"
+    status, text = seeded.mock_deliveries[-1]
+    assert status == 200 and "ignored" in text  # a mock event names no real appointment
 
 
 def test_webhook_creates_an_appointment_made_on_zocdoc(sched: LiveServer, c: httpx.Client,
