@@ -90,13 +90,14 @@ def test_operations_refuse_bad_requests(c: httpx.Client) -> None:
 def test_an_expired_hold_frees_its_slot(c: httpx.Client) -> None:
     k = Clinic(c, 35.71, 139.72)
     slot, pat = k.slot(at(6, 9)), patient(c)
-    soon = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    soon = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     held = _hold(c, slot, pat, ("expires", ("valueInstant", soon))).json()
     assert read(c, f"Slot/{slot}")["status"] == "busy-tentative"
     window = {"practitioner": k.practitioner, "start": iso(at(6)), "end": iso(at(7))}
     assert [e for e in c.get("/Appointment/$find", params=window).json()["entry"]
             if e["search"]["mode"] == "match"] == []
-    time.sleep(2.5)
+    time.sleep(max(0.0, (datetime.fromisoformat(soon.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds())
+               + 0.5)
     assert_outcome(c.post(f"/Appointment/{held['id']}/$book", headers=FHIR_JSON), 409, "conflict")
     offered = [e for e in c.get("/Appointment/$find", params=window).json()["entry"] if e["search"]["mode"] == "match"]
     assert [e["resource"]["slot"][0]["reference"] for e in offered] == [f"Slot/{slot}"]
@@ -112,10 +113,10 @@ def test_expired_holds_are_released_without_any_request(c: httpx.Client) -> None
     """The sweeper task (started by the first scheduling operation) frees lapsed holds by itself."""
     k = Clinic(c, 35.72, 139.73)
     slot, pat = k.slot(at(6, 10)), patient(c)
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    soon = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     held = _hold(c, slot, pat, ("expires", ("valueInstant", soon)))
     assert held.status_code == 201, held.text
-    deadline = time.time() + 15
+    deadline = time.time() + 30
     while read(c, f"Slot/{slot}")["status"] != "free":
         assert time.time() < deadline, "the expired hold was not released"
         time.sleep(0.5)
