@@ -86,17 +86,23 @@ async def open_server(settings: Settings) -> AsyncIterator[Server]:
         registry = load_registry(conn)
     pool = db.make_pool(settings.database_url, settings.pool_min, settings.pool_max)
     await pool.open(wait=True)
+    read_pool = None
+    if settings.database_read_url:  # a streaming replica: searches and reads that may lag go there
+        read_pool = db.make_pool(settings.database_read_url, settings.pool_min, settings.pool_max, name="fhir-read")
+        await read_pool.open(wait=True)
     model()  # load the R4 model and compile the validators before the first request
     validation.warm_up()
     load_operations()
     capabilities.refresh()
     server = Server(settings, pool, registry, SearchIndexer(registry, settings.base_url), SearchEngine(registry),
-                    validation.validate)
+                    validation.validate, read_pool=read_pool)
     register_search_params(lambda res_type: capability_params(server.registry, res_type))
     try:
         yield server
     finally:
         await pool.close()
+        if read_pool is not None:
+            await read_pool.close()
 
 
 def _authorization(app: FastAPI, settings: Settings) -> None:

@@ -34,6 +34,7 @@ class Settings:
     """Everything the server needs to start; ``Settings.from_env()`` is the usual way to build one."""
 
     database_url: str | None = None  # DATABASE_URL: an external PostgreSQL ≥ 15; None → embedded
+    database_read_url: str | None = None  # DATABASE_READ_URL: a streaming replica for reads that may lag
     data_dir: Path = field(default_factory=default_data_dir)
     base_url: str | None = None  # FHIR_BASE_URL: public base URL; None → taken from each request
     host: str = "127.0.0.1"
@@ -73,6 +74,7 @@ class Settings:
         base = os.environ.get("FHIR_BASE_URL")
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
+            database_read_url=os.environ.get("DATABASE_READ_URL") or None,
             base_url=base.rstrip("/") if base else None,
             max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", 64 * 1024 * 1024),
             pool_max=_int_env("FHIR_DB_POOL_MAX", 16),

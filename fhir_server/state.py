@@ -39,6 +39,12 @@ class Server:
     validate: Validator
     commit_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)  # run after each commit
     consumers: dict[str, Any] = field(default_factory=dict)  # outbox consumers (events.dispatcher.Consumer)
+    read_pool: AsyncConnectionPool | None = None  # DATABASE_READ_URL: a replica for reads that may lag
+
+    @property
+    def reader(self) -> AsyncConnectionPool:
+        """The pool for reads and searches that may lag behind the latest commit (a replica, if set)."""
+        return self.read_pool if self.read_pool is not None else self.pool
 
     def __post_init__(self) -> None:
         from conformance.server import attach  # the profile registry and enforced profiles (conformance/)

@@ -91,7 +91,7 @@ async def system(request: Request) -> Response:
     server = _server(request)
     fmt = negotiate(request)
     if request.method == "GET":
-        async with server.pool.connection() as conn:
+        async with server.reader.connection() as conn:
             bundle = await search.system_search(server, conn, base_url(request),
                                                 list(request.query_params.multi_items()), prefer(request))
         return fhir_response(bundle, fmt)
@@ -180,7 +180,7 @@ async def _search(request: Request, res_type: str) -> Response:
             params += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError as exc:
             raise BadRequest("The POST _search body is not UTF-8 form data") from exc
-    async with server.pool.connection() as conn:
+    async with server.reader.connection() as conn:
         bundle = await search.search(server, conn, base_url(request), res_type, params, prefer(request))
     return fhir_response(bundle, fmt)
 
@@ -189,7 +189,7 @@ async def _history(request: Request, res_type: str | None, res_id: str | None) -
     server = _server(request)
     fmt = negotiate(request)
     settings = server.settings
-    async with server.pool.connection() as conn:
+    async with server.reader.connection() as conn:
         bundle = await history.history(
             conn, base_url(request), list(request.query_params.multi_items()), res_type, res_id,
             settings.default_page_size, settings.max_page_size,
@@ -218,7 +218,7 @@ async def instance(request: Request) -> Response:
         raise MethodNotAllowed(f"POST is not allowed on {res_type}/{res_id} (use PUT to update)")
     base = base_url(request)
     if request.method in ("GET", "HEAD"):
-        async with server.pool.connection() as conn:
+        async with server.reader.connection() as conn:
             outcome = await read.read(conn, res_type, res_id)
         headers = version_headers(outcome, base)
         if _not_modified(request, outcome):
@@ -253,7 +253,7 @@ async def compartment(request: Request) -> Response:
         raise MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
     server = _server(request)
     fmt = negotiate(request)
-    async with server.pool.connection() as conn:
+    async with server.reader.connection() as conn:
         bundle = await search.compartment_search(server, conn, base_url(request), p["type"], p["id"], p["ctype"],
                                                  list(request.query_params.multi_items()), prefer(request))
     return fhir_response(bundle, fmt)
@@ -263,7 +263,7 @@ async def vread(request: Request) -> Response:
     server = _server(request)
     fmt = negotiate(request)
     p = request.path_params
-    async with server.pool.connection() as conn:
+    async with server.reader.connection() as conn:
         outcome = await read.vread(conn, p["type"], p["id"], p["vid"])
     assert outcome.raw is not None
     return fhir_response(shaped(request, outcome.raw), fmt, 200, version_headers(outcome, base_url(request)))

@@ -47,7 +47,8 @@ class FhirConnection(psycopg.AsyncConnection[Any]):
         return self._reader
 
 
-def make_pool(url: str, min_size: int = 2, max_size: int = 16) -> AsyncConnectionPool:
+def make_pool(url: str, min_size: int = 2, max_size: int = 16, name: str = "fhir-server") -> AsyncConnectionPool:
+    """The async pool; ``name`` is the PostgreSQL ``application_name`` of its connections."""
     return AsyncConnectionPool(
         url,
         connection_class=FhirConnection,
@@ -55,7 +56,7 @@ def make_pool(url: str, min_size: int = 2, max_size: int = 16) -> AsyncConnectio
         max_size=max_size,
         configure=_configure,
         open=False,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "application_name": name},
     )
 
 
