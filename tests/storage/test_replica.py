@@ -3,6 +3,7 @@ made with initdb and pg_basebackup for this test)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -50,10 +51,8 @@ class Cluster:
                  "start")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
-        except subprocess.CalledProcessError:
-            pass
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
