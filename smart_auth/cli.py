@@ -1,5 +1,5 @@
 """Operator commands of the authorization server (SMART App Launch 2.x; RFC 7591 client metadata):
-``fhir-server clients add|list``, ``users add``, ``token`` and ``launch``.
+``fhir-server clients add|list``, ``users add|list|disable|enable|reset-mfa``, ``token`` and ``launch``.
 
 They work on the server's database directly (the operator has it), so they also work while
 ``serve`` runs. ``token`` mints a signed access token without any OAuth flow — for scripts, tests
@@ -15,16 +15,18 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 
 from fhir_server.config import DEFAULT_PORT, Settings
 from fhir_server.storage.db import migrate
-from smart_auth import clients, grants, keys, users
+from smart_auth import accounts, clients, grants, keys, mfa, users
 from smart_auth.clients import Client
-from smart_auth.config import AuthConfig
+from smart_auth.config import ROLES, AuthConfig
 from smart_auth.errors import OAuthError
+from smart_auth.mail import make_mailer
 from smart_auth.scopes import ScopeError, Scopes
 from smart_auth.tokens import Grant, Issuer
 
@@ -51,14 +53,29 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     lst = cl_sub.add_parser("list", help="list the registered clients")
     database_options(lst)
 
-    us = sub.add_parser("users", help="local accounts for the login page")
+    us = sub.add_parser("users", help="accounts for the login page: add, list, disable, enable")
     us_sub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    uadd = us_sub.add_parser("add", help="create an account (or set its password)")
+    uadd = us_sub.add_parser("add", help="create an account (or change it: password, record, name, email, role)")
     uadd.add_argument("username")
-    uadd.add_argument("--password", default=None, help="the password (default: read from stdin)")
+    uadd.add_argument("--password", default=None, help="the password (default: read from stdin; '-' for none, "
+                      "with --email: an invitation link is sent)")
     uadd.add_argument("--fhir-user", default=None, help="its FHIR resource, e.g. Practitioner/123 or Patient/456")
     uadd.add_argument("--name", default=None, help="display name")
+    uadd.add_argument("--email", default=None, help="email address (sign-in name, password reset)")
+    uadd.add_argument("--role", choices=ROLES, default=None,
+                      help="patient, practitioner or admin (default: patient for Patient/ records, else practitioner)")
+    uadd.add_argument("--email-verified", action="store_true", help="the address is known to be right")
     database_options(uadd)
+    ulist = us_sub.add_parser("list", help="list the accounts")
+    database_options(ulist)
+    for action in ("disable", "enable"):
+        switch = us_sub.add_parser(action, help=("turn an account off: its sessions end and their tokens are revoked"
+                                                 if action == "disable" else "turn an account on again"))
+        switch.add_argument("username")
+        database_options(switch)
+    reset_mfa = us_sub.add_parser("reset-mfa", help="forget an account's authenticator (a lost phone)")
+    reset_mfa.add_argument("username")
+    database_options(reset_mfa)
 
     tok = sub.add_parser("token", help="mint a signed access token (an operator tool for scripts and tests)")
     tok.add_argument("--scope", required=True, help="e.g. 'user/*.rs' or 'patient/*.rs' (with --patient)")
@@ -112,8 +129,36 @@ async def _clients(conn: Conn, args: argparse.Namespace, settings: Settings) -> 
 
 
 async def _users(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
+    config = AuthConfig.from_settings(settings)
+    if args.users_command == "list":
+        for u in await users.all_users(conn):
+            state = "disabled" if u.disabled else "active"
+            print(f"{u.username}\t{u.role}\t{u.email or ''}\t{u.fhir_user or ''}\t{u.name or ''}\t{state}"
+                  f"\t{'mfa' if u.mfa else 'no-mfa'}")
+        return 0
+    if args.users_command in ("disable", "enable"):
+        if not await accounts.set_disabled(conn, args.username, args.users_command == "disable",
+                                           config.access_seconds):
+            raise ValueError(f"no account '{args.username}'")
+        print(f"user '{args.username}' {args.users_command}d")
+        return 0
+    if args.users_command == "reset-mfa":
+        if await users.get_user(conn, args.username) is None:
+            raise ValueError(f"no account '{args.username}'")
+        await mfa.remove(conn, args.username)
+        print(f"user '{args.username}': authenticator and recovery codes removed")
+        return 0
     password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
-    await users.add_user(conn, args.username, password, args.fhir_user, args.name)
+    if password == "-":
+        password = None
+    await users.add_user(conn, args.username, password, args.fhir_user, args.name, email=args.email,
+                         role=args.role, email_verified=args.email_verified)
+    user = await users.get_user(conn, args.username)
+    if password is None and user is not None and user.email:
+        operator = SimpleNamespace(config=config, mailer=make_mailer(config))
+        await accounts.send_reset(operator, conn, default_base(settings), user, invite=True)
+        print(f"user '{args.username}' saved; an invitation to choose a password was sent to {user.email}")
+        return 0
     print(f"user '{args.username}' saved")
     return 0
 

@@ -182,7 +182,11 @@ async def first_use_of_jti(conn: Conn, client_id: str, jti: str, expires: dateti
 
 async def purge(conn: Conn) -> None:
     """Forget what has expired (called now and then)."""
-    for table in ("auth_request", "auth_launch", "auth_revoked", "auth_jti", "auth_session"):
+    for table in ("auth_request", "auth_launch", "auth_revoked", "auth_jti", "auth_session", "auth_session_grant",
+                  "auth_oidc_state"):
         await conn.execute(f"DELETE FROM {table} WHERE expires < now()")
     await conn.execute("DELETE FROM auth_code WHERE expires < now() - interval '1 day'")
     await conn.execute("DELETE FROM auth_refresh WHERE expires < now()")
+    await conn.execute("DELETE FROM auth_onetime WHERE expires < now() - interval '1 day'")
+    await conn.execute("DELETE FROM auth_rate WHERE window_start < now() - interval '1 day'")
+    await conn.execute("DELETE FROM auth_lockout WHERE coalesce(locked_until, updated) < now() - interval '1 day'")

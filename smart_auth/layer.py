@@ -25,6 +25,7 @@ from smart_auth.compartment import Compartments
 from smart_auth.config import AuthConfig
 from smart_auth.enforce import SmartAccess
 from smart_auth.keys import KeyRing
+from smart_auth.mail import Mailer, make_mailer
 from smart_auth.tokens import Issuer, Principal
 
 Json = dict[str, Any]
@@ -40,6 +41,7 @@ class SmartAuth:
     def __init__(self, settings: Settings) -> None:
         self.config = AuthConfig.from_settings(settings)
         self.client_keys = ClientKeys()
+        self.mailer: Mailer = make_mailer(self.config)  # account emails (verification, reset, invitation)
         self._ring: KeyRing | None = None
         self._server: Any = None
         self._compartments: Compartments | None = None

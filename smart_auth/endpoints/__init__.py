@@ -1,14 +1,28 @@
-"""The authorization server's HTTP endpoints (SMART App Launch 2.x, RFC 6749, 7009, 7591, 7662).
+"""The authorization server's HTTP endpoints (SMART App Launch 2.x, RFC 6749, 7009, 7591, 7662; OpenID
+Connect Core 1.0).
 
-``routes()`` lists them all for the app: discovery and keys, authorize (with the login, patient
-picker and consent pages), token, introspection, revocation, registration and the EHR launch.
+``routes()`` lists them all for the app: discovery and keys, authorize (with the login, two-step
+verification, patient picker and consent pages), sign-in with OpenID Connect providers, account
+pages (sign-up, email confirmation, password reset, account, sign-out), token, introspection,
+revocation, registration, the EHR launch and the account administration API.
 """
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from smart_auth.endpoints import admin, authorize, discovery, pages, revoke, token
+from smart_auth.endpoints import (
+    admin,
+    authorize,
+    discovery,
+    federated,
+    pages,
+    revoke,
+    selfservice,
+    signin,
+    token,
+    useradmin,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -26,4 +40,18 @@ def routes() -> list[BaseRoute]:
         Route("/auth/revoke", revoke.revoke, methods=["POST"]),
         Route("/auth/register", admin.register, methods=["POST"]),
         Route("/auth/launch", admin.launch, methods=["POST"]),
+        Route("/auth/mfa", signin.second_factor, methods=["POST"]),
+        Route("/auth/mfa/enrol", signin.enrol, methods=["POST"]),
+        Route("/auth/mfa/setup", signin.setup, methods=["POST"]),
+        Route("/auth/continue", signin.proceed, methods=["POST"]),
+        Route("/auth/account", signin.account, methods=["GET"]),
+        Route("/auth/logout", signin.logout, methods=["GET", "POST"]),
+        Route("/auth/signup", selfservice.signup, methods=["GET", "POST"]),
+        Route("/auth/verify", selfservice.verify, methods=["GET", "POST"]),
+        Route("/auth/forgot", selfservice.forgot, methods=["GET", "POST"]),
+        Route("/auth/reset", selfservice.reset, methods=["GET", "POST"]),
+        Route("/auth/oidc/start", federated.start, methods=["GET"]),
+        Route("/auth/oidc/callback", federated.callback, methods=["GET"]),
+        Route("/auth/admin/users", useradmin.users_endpoint, methods=["GET", "POST"]),
+        Route("/auth/admin/users/{username}/{action}", useradmin.user_switch, methods=["POST"]),
     ]

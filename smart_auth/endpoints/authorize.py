@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.storage.repository import Conn
-from smart_auth import clients, grants, users
+from smart_auth import clients, grants, sessions
 from smart_auth.clients import Client
 from smart_auth.endpoints import pages
 from smart_auth.errors import InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient, UnsupportedResponseType
@@ -123,5 +123,5 @@ async def authorize(request: Request) -> Response:
             "need_patient": need_patient and not context.get("patient"), "username": None,
         }
         rid = await grants.save_request(conn, pending, auth.config.request_seconds)
-        user = await users.session_user(conn, request.cookies.get(pages.COOKIE))
+        user = await sessions.session_user(conn, request.cookies.get(pages.COOKIE))
     return await pages.next_step(request, rid, pending, user)

@@ -12,6 +12,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -31,9 +32,23 @@ FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+jso
 PASSWORD = "correct horse battery staple"
 
 
+# The shared server: plain HTTP (so no Secure cookies), and rate limits far above what the suite sends from
+# 127.0.0.1; tests/smart_auth/accounts start servers with the real limits.
+TEST_CONFIG: dict[str, Any] = {"cookie_secure": False, "rate_login": 100_000, "rate_token": 100_000,
+                               "rate_register": 100_000}
+
+
+def auth_server(pg_admin_url: str, db: Database | None = None, **config: Any) -> LiveServer:
+    """A server with authorization on; ``config`` overrides its ``AuthConfig`` (as FHIR_AUTH_* would)."""
+    server = LiveServer(db or Database(pg_admin_url), auth_enabled=True, auth_admin_token=ADMIN)
+    layer = server.app.state.auth
+    layer.config = replace(layer.config, **{**TEST_CONFIG, **config})
+    return server.start()
+
+
 @pytest.fixture(scope="session")
 def auth(pg_admin_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(Database(pg_admin_url), auth_enabled=True, auth_admin_token=ADMIN).start()
+    server = auth_server(pg_admin_url)
     yield server
     server.stop()
 

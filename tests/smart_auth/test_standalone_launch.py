@@ -160,8 +160,8 @@ def test_unchecked_scopes_are_not_granted(auth: LiveServer, app: dict[str, str])
     browser = Browser(auth)
     params = authorize_params(auth, app["client_id"], challenge, "patient/Patient.rs patient/Observation.rs")
     page = browser.pick(browser.login(browser.authorize(**params), app["user"]), app["patient"])
-    request_id = next(i["value"] for i in forms(page.text)[-1]["inputs"] if i.get("name") == "request")
-    data = {"request": request_id, "scope_0": "patient/Patient.rs", "decision": "allow"}
+    hidden = {i["name"]: i["value"] for i in forms(page.text)[-1]["inputs"] if i.get("type") == "hidden"}
+    data = {**hidden, "scope_0": "patient/Patient.rs", "decision": "allow"}
     back = redirect_params(browser.http.post(f"{auth.base}/auth/consent", data=data))
     body = token_request(auth, {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT,
                                 "client_id": app["client_id"], "code_verifier": verifier}).json()
