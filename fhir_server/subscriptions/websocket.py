@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fhir_server.errors import FhirError
@@ -107,9 +108,11 @@ class WebSocketHub:
             token = header[7:].strip()
         if not token:
             raise PermissionError("an access token is required (?access_token=… or Authorization: Bearer)")
-        base = self.server.settings.base_url or str(ws.base_url).rstrip("/").replace("ws://", "http://", 1)
-        base = base.replace("wss://", "https://", 1)
-        return await auth.authenticate_token(token, base)
+        # the guard's own check, on the handshake seen as the HTTP request it is (same host, same base URL)
+        headers = [(k, v) for k, v in ws.scope["headers"] if k != b"authorization"]
+        scope = {**ws.scope, "type": "http", "scheme": "https" if ws.url.scheme == "wss" else "http",
+                 "headers": [*headers, (b"authorization", f"Bearer {token}".encode())]}
+        return await auth.authenticate(Request(scope))
 
     async def _may_bind(self, caller: Any, sub_id: str) -> bool:
         if caller is None:
