@@ -12,6 +12,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
@@ -58,7 +59,12 @@ def run_db(server: LiveServer, job: Any) -> Any:
         async with await psycopg.AsyncConnection.connect(server.db.url, autocommit=True) as conn:
             return await job(conn)
 
-    return asyncio.run(go())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(go())
+    with ThreadPoolExecutor(1) as pool:  # a loop runs here already (Playwright's sync API): use another thread
+        return pool.submit(asyncio.run, go()).result()
 
 
 def token(server: LiveServer, scope: str, patient: str | None = None, user: str | None = None,
