@@ -133,7 +133,18 @@ class Browser:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.http = httpx.Client(timeout=60, follow_redirects=False)
+        self.http = httpx.Client(timeout=60, follow_redirects=False, event_hooks={"request": [self._loopback]})
+
+    def _loopback(self, request: httpx.Request) -> None:
+        """Send ``Secure`` cookies to 127.0.0.1 over plain HTTP too, as browsers do (a loopback address is a
+        "potentially trustworthy origin", Secure Contexts §3.2); httpx keeps them for https only."""
+        if request.url.host not in ("127.0.0.1", "localhost"):
+            return
+        pairs = [f"{c.name}={c.value}" for c in self.http.cookies.jar
+                 if c.domain.lstrip(".") in (request.url.host, request.url.host + ".local")
+                 and request.url.path.startswith(c.path or "/")]
+        if pairs:
+            request.headers["Cookie"] = "; ".join(pairs)
 
     def authorize(self, **params: str) -> httpx.Response:
         return self.http.get(f"{self.server.base}/auth/authorize?{urlencode(params)}")

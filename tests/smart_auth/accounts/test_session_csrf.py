@@ -59,6 +59,10 @@ def test_cookie_flags(secure: LiveServer) -> None:
     for flag in ("HttpOnly", "Secure", "SameSite=lax", "Path=/auth"):
         assert flag.lower() in session.lower(), session
     assert int(re.search(r"Max-Age=(\d+)", session, re.I).group(1)) > 0  # type: ignore[union-attr]
+    # a browser sends Secure cookies back to 127.0.0.1 even over plain HTTP: the flow goes on
+    browser = Browser(secure)
+    page = browser.login(browser.authorize(**params), user)
+    assert page.status_code == 200 and ("Choose a patient" in page.text or "Allow" in page.text)
 
 
 def test_plain_http_development_drops_secure(auth: LiveServer) -> None:
