@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import LiveServer
 from tests.smart_auth.conftest import auth_server, register
 
-LOCKOUT = {"lockout_attempts": 3, "lockout_seconds": 3}
+LOCKOUT: dict[str, Any] = {"lockout_attempts": 3, "lockout_seconds": 3}
 
 
 @pytest.fixture(scope="module")

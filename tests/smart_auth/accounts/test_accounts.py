@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 NEW_PASSWORD = "a brand new passphrase"
 
 
-def _admin_api(acct: LiveServer, body: dict[str, object], headers: dict[str, str] | None = None) -> httpx.Response:
+def _admin_api(acct: LiveServer, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.post(f"{acct.base}/auth/admin/users", json=body, headers=ADMIN_HEADERS if headers is None else headers)
 
 

@@ -30,7 +30,10 @@ from tests.smart_auth.conftest import (
     run_db,
     token_request,
 )
-from tests.smart_auth.fakes.oidc_provider import MARA, FakeGoogle
+from tests.smart_auth.fakes.oidc_provider import MARA as MARA_CLAIMS
+from tests.smart_auth.fakes.oidc_provider import FakeGoogle
+
+MARA: dict[str, Any] = MARA_CLAIMS
 
 CLIENT_ID = "123456789012-fakeclientid0000000000000000.apps.googleusercontent.com"
 SECRET = "GOCSPX-fake-secret"
@@ -76,7 +79,7 @@ def sign_in(world: dict[str, Any], provider: str = "google", choice: str = "appr
     return browser, browser.http.get(back.headers["location"]), verifier
 
 
-def _link_account(world: dict[str, Any], email: str = MARA["email"], verified: bool = True) -> str:
+def _link_account(world: dict[str, Any], email: str = str(MARA_CLAIMS["email"]), verified: bool = True) -> str:
     name = add_user(world["server"], "Practitioner/mara")
     run_db(world["server"], lambda conn: users.add_user(conn, name, PASSWORD, "Practitioner/mara", "Mara",
                                                         email=email, email_verified=verified))

@@ -180,7 +180,7 @@ class FakeGoogle:
         claims.update(self.tamper)
         claims = {k: v for k, v in claims.items() if v is not None}
         if self.alg_none:
-            return jwt.encode(claims, None, algorithm="none", headers={"kid": self.signing_kid})
+            return jwt.encode(claims, "", algorithm="none", headers={"kid": self.signing_kid})
         key = self.unknown_key if self.sign_with_unknown_key else self.keys[self.signing_kid]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.signing_kid, "typ": "JWT"})
 

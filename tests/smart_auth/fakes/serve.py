@@ -73,7 +73,7 @@ class _Smtp(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self.reply("220 fake-smtp ESMTP ready")
-        sender, recipients = "", []
+        sender, recipients = "", list[str]()
         while True:
             raw = self.rfile.readline()
             if not raw:
