@@ -101,6 +101,8 @@ async def user_switch(request: Request) -> Response:
     username, action = request.path_params["username"], request.path_params["action"]
     if action not in ("disable", "enable"):
         raise NotFound(f"no action '{action}'")
+    if not users.USERNAME.fullmatch(username):
+        raise NotFound("no such account")
     async with auth.server.pool.connection() as conn:
         if not await accounts.set_disabled(conn, username, action == "disable", auth.config.access_seconds):
             raise NotFound(f"no account '{username}'")
