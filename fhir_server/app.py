@@ -23,6 +23,7 @@ from fhir_server.fhir.json import dumps
 from fhir_server.interactions import capabilities
 from fhir_server.interactions.capabilities import register_search_params
 from fhir_server.model import model
+from fhir_server.observability import install as install_observability
 from fhir_server.operations import load_operations
 from fhir_server.rest.negotiation import negotiate
 from fhir_server.rest.respond import fhir_response
@@ -177,4 +178,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
+    install_observability(app, settings)  # outermost: request ids, metrics, access log, spans; /healthz, /metrics…
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -42,6 +41,8 @@ environment:
   GOOGLE_MAPS_API_KEY  Google Maps Platform (places import, $geocode)
   FHIR_AUTH_DISABLED   1 = no authorization at all (like serve --no-auth; trusted test setups only)
   FHIR_AUTH_ADMIN_TOKEN  bearer token for dynamic client registration and the EHR launch endpoint
+  FHIR_LOG_LEVEL, FHIR_LOG_FORMAT (json|text), FHIR_ACCESS_LOG=1   logging (default WARNING, json, no access log)
+  OTEL_EXPORTER_OTLP_ENDPOINT  send OpenTelemetry traces (OTLP/HTTP) there; unset = no tracing
 """
 
 
@@ -84,7 +85,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true",
                        help="load the demo data (50 Synthea patients, ~9,300 resources) once before serving")
     serve.add_argument("--base-url", default=None, help="public base URL (default: $FHIR_BASE_URL or from requests)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log one line per request (method, path, FHIR interaction, status, duration, request id)")
+    serve.add_argument("--log-format", choices=("json", "text"), default=None,
+                       help="log lines as JSON objects or plain text (default: $FHIR_LOG_FORMAT or json)")
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes sharing the port and the database (default 1; use the cores you have)")
     serve.add_argument("--no-auth", action="store_true",
@@ -122,6 +126,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _logging(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    """serve's logs: the chosen format and access log, here and in uvicorn (and in each of its workers)."""
+    from fhir_server.observability import logs
+
+    settings.access_log = settings.access_log or args.access_log
+    settings.log_format = args.log_format or settings.log_format
+    level = os.environ.get("FHIR_LOG_LEVEL", "WARNING")
+    logs.configure(settings.log_format, level)
+    return {"access_log": False, "log_config": logs.dict_config(settings.log_format, level, settings.access_log)}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -146,8 +161,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"FHIR R4 server on http://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
-    options: dict[str, object] = {"host": args.host, "port": args.port, "access_log": args.access_log,
-                                  "log_level": "info", "proxy_headers": True}
+    options: dict[str, object] = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
+                                  **_logging(args, settings)}
     if args.workers > 1:
         # Worker processes build the app from the environment: hand them what was resolved here
         # (the embedded PostgreSQL keeps running for as long as this parent process does).
@@ -158,6 +173,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ["FHIR_BASE_URL"] = settings.base_url
         if not settings.auth_enabled:
             os.environ["FHIR_AUTH_DISABLED"] = "1"
+        os.environ["FHIR_LOG_FORMAT"] = settings.log_format
+        if settings.access_log:
+            os.environ["FHIR_ACCESS_LOG"] = "1"
+        from fhir_server.observability.metrics import prepare_multiprocess
+
+        prepare_multiprocess()  # the workers share their Prometheus metrics through files in one directory
         uvicorn.run("fhir_server.app:app_from_env", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
     else:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
@@ -246,7 +267,13 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "WARNING"))
+    from fhir_server.observability.logs import configure
+
+    try:
+        configure(os.environ.get("FHIR_LOG_FORMAT") or "json", os.environ.get("FHIR_LOG_LEVEL", "WARNING"), force=False)
+    except ValueError as exc:
+        print(f"fhir-server: FHIR_LOG_FORMAT / FHIR_LOG_LEVEL: {exc}", file=sys.stderr)
+        return 2
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fhirpath"]:  # its own argument parser (options may come first)
         from fhir_server.fhirpath.cli import main as fhirpath_main

@@ -46,6 +46,9 @@ class Settings:
     pool_max: int = 16
     auth_enabled: bool = True  # SMART on FHIR authorization; off only by FHIR_AUTH_DISABLED=1 or serve --no-auth
     auth_admin_token: str | None = None  # FHIR_AUTH_ADMIN_TOKEN: dynamic client registration, EHR launch endpoint
+    access_log: bool = False  # FHIR_ACCESS_LOG=1 or serve --access-log: one log line per request
+    log_format: str = "json"  # FHIR_LOG_FORMAT or serve --log-format: json | text
+    otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: send OpenTelemetry traces there (OTLP/HTTP)
     # AI operations ($summarize, $triage): no key → the offline (template) summarizer and rule-only triage
     openai_api_key: str | None = None  # OPENAI_API_KEY
     openai_base_url: str | None = None  # OPENAI_BASE_URL: any OpenAI-compatible endpoint; None → api.openai.com
@@ -80,6 +83,9 @@ class Settings:
             pool_max=_int_env("FHIR_DB_POOL_MAX", 16),
             auth_enabled=os.environ.get("FHIR_AUTH_DISABLED", "").lower() not in ("1", "true", "yes"),
             auth_admin_token=os.environ.get("FHIR_AUTH_ADMIN_TOKEN") or None,
+            access_log=os.environ.get("FHIR_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
+            log_format=(os.environ.get("FHIR_LOG_FORMAT") or "json").lower(),
+            otel_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             openai_model=os.environ.get("OPENAI_MODEL") or "gpt-4o-mini",

@@ -19,7 +19,7 @@ from fhir_server.access import acting_as
 from fhir_server.errors import FhirError
 from fhir_server.fhir.json import dumps
 
-PUBLIC_EXACT = ("/metadata",)
+PUBLIC_EXACT = ("/metadata", "/healthz", "/readyz", "/metrics", "/openapi.json")  # + observability probes
 PUBLIC_PREFIXES = ("/.well-known/", "/auth/", "/webhooks/")
 
 

@@ -1,0 +1,106 @@
+"""/healthz (alive, no database) and /readyz (database reachable, every shipped migration applied; 503
+OperationOutcome otherwise), reachable without a token; the probes never answer 500."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from fhir_server.storage.db import migration_files
+from tests.conftest import Database, LiveServer
+from tests.helpers import assert_outcome
+
+
+def test_healthz_and_readyz_pass(client: httpx.Client) -> None:
+    alive = client.get("/healthz")
+    assert alive.status_code == 200 and alive.headers["content-type"].startswith("application/health+json")
+    assert alive.json() == {"status": "pass"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["status"] == "pass"
+    assert body["checks"]["postgresql:migrations"][0]["observedValue"] >= len(migration_files())
+    assert client.head("/healthz").status_code == 200
+
+
+def test_probes_refuse_other_methods_with_an_operation_outcome(client: httpx.Client) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+        resp = client.post(path, content=b"{}")
+        assert_outcome(resp, 405, "not-supported")
+        assert "GET" in resp.headers["allow"]
+
+
+def test_readyz_says_which_migration_is_missing(fresh: LiveServer) -> None:
+    version, name, _ = migration_files()[-1]
+    with fresh.client() as client:
+        fresh.db.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
+        try:
+            body = assert_outcome(client.get("/readyz"), 503, "incomplete")
+            assert name in body["issue"][0]["diagnostics"]
+            assert client.get("/healthz").status_code == 200  # alive all the same
+        finally:
+            fresh.db.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+        assert client.get("/readyz").status_code == 200
+
+
+@pytest.fixture()
+def closed_database(pg_admin_url: str) -> Iterator[tuple[LiveServer, str]]:
+    server = LiveServer(Database(pg_admin_url)).start()
+    yield server, pg_admin_url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{server.db.name}" ALLOW_CONNECTIONS true')
+    server.stop()
+
+
+def test_readyz_is_503_while_the_database_refuses_connections(closed_database: tuple[LiveServer, str]) -> None:
+    server, admin = closed_database
+    with server.client() as client, psycopg.connect(admin, autocommit=True) as conn:
+        assert client.get("/readyz").status_code == 200
+        conn.execute(f'ALTER DATABASE "{server.db.name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                     "pg_backend_pid()", (server.db.name,))
+        body = assert_outcome(client.get("/readyz"), 503)
+        assert body["issue"][0]["code"] in ("transient", "timeout")
+        assert client.get("/healthz").status_code == 200
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200 and "fhir_database_up 0.0" in metrics.text
+        conn.execute(f'ALTER DATABASE "{server.db.name}" ALLOW_CONNECTIONS true')
+        deadline = time.time() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.time() < deadline, "readiness did not come back with the database"
+            time.sleep(0.5)
+
+
+def test_public_without_a_token_when_authorization_is_on(pg_admin_url: str) -> None:
+    server = LiveServer(Database(pg_admin_url), auth_enabled=True).start()
+    try:
+        with server.client() as client:
+            assert client.get("/Patient").status_code == 401
+            for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+                assert client.get(path).status_code == 200, path
+            doc = client.get("/openapi.json").json()
+            assert doc["security"] == [{"smart": []}]
+            assert doc["components"]["securitySchemes"]["smart"]["scheme"] == "bearer"
+            assert doc["paths"]["/healthz"]["get"]["security"] == []
+    finally:
+        server.stop()
+
+
+def test_odd_requests_to_the_observability_paths_never_fail(client: httpx.Client) -> None:
+    odd = [
+        ("GET", "/metrics?name[]=x&%ff=%00", {}),
+        ("HEAD", "/metrics", {}),
+        ("GET", "/openapi.json?_format=xml", {"Accept": "application/fhir+xml"}),
+        ("GET", "/readyz/", {}),
+        ("GET", "/healthz?verbose=1", {"X-Request-ID": "\x7f\x01"}),
+        ("OPTIONS", "/readyz", {}),
+        ("DELETE", "/openapi.json", {}),
+        ("GET", "//metrics", {}),
+    ]
+    for method, path, headers in odd:
+        resp = client.request(method, path, headers=headers)
+        assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:200])
