@@ -72,7 +72,7 @@ def world(pg_admin_url: str, smart_js: Path) -> Iterator[dict[str, Any]]:
     google = FakeGoogle(GOOGLE_CLIENT, "browser-secret", []).start()
     provider = OidcProvider("google", "Google", GOOGLE_CLIENT, "browser-secret", discovery_url=google.discovery_url,
                             create_patients=True)
-    server = auth_server(pg_admin_url, cookie_secure=True, mfa_roles=("practitioner", "admin"),
+    server = auth_server(pg_admin_url, cookie_secure=True, mfa_roles=("practitioner", "admin"), patient_signup=True,
                          lockout_attempts=3, lockout_seconds=600, oidc=(provider,))
     google.redirect_uris = [f"{server.base}/auth/oidc/callback"]
     client = register(server, client_name="Vitals viewer", redirect_uris=[f"{app.base}/app.html"])

@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.smart_auth.accounts.helpers import STEP, rfc6238
+from tests.smart_auth.accounts.helpers import STEP, link_in, mails, rfc6238
 from tests.smart_auth.browser.conftest import Shots, ehr_launch, launch_url
 from tests.smart_auth.conftest import PASSWORD
 
@@ -124,3 +124,46 @@ def test_5_logout_revokes_the_apps_token(page: Page, shots: Shots, world: dict[s
     page.get_by_role("button", name="Reload").click()
     expect(page.locator("#status")).to_have_text("Access refused (401)")
     shots(page, "app-after-sign-out")
+
+
+def test_6_sign_up_confirm_and_reset_pages(page: Page, shots: Shots, world: dict[str, Any]) -> None:
+    base = world["server"].base
+    page.goto(f"{base}/auth/account")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(f"{base}/auth/signup")
+    page.get_by_label("Your full name").fill("Sol Signup")
+    page.get_by_label("Email address").fill("sol@example.org")
+    page.get_by_label("Date of birth").fill("1990-07-14")
+    page.get_by_label("Choose a password").fill("short")
+    shots(page, "sign-up")
+    page.get_by_label("Choose a password").evaluate("e => e.removeAttribute('minlength')")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_contain_text("at least 8 characters")  # the server's own check
+    shots(page, "sign-up-error")
+    page.get_by_label("Choose a password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    shots(page, "check-your-email")
+    link = mails(world["server"], "sol@example.org")[-1]
+    page.goto(link_in(link, "verify"))
+    shots(page, "confirm-email")
+    page.get_by_role("button", name="Confirm my email address").click()
+    expect(page.get_by_role("heading", name="Email address confirmed")).to_be_visible()
+    page.get_by_role("link", name="Sign in").click()
+    sign_in(page, shots, "sol@example.org")
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    shots(page, "account")
+    page.goto(f"{base}/auth/forgot")
+    page.get_by_label("Email address").fill("sol@example.org")
+    shots(page, "forgot-password")
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    page.goto(link_in(mails(world["server"], "sol@example.org")[-1], "reset"))
+    page.get_by_label("New password").fill("a different passphrase")
+    shots(page, "new-password")
+    page.get_by_role("button", name="Save my new password").click()
+    expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+    shots(page, "password-changed")
+    page.go_back()  # the link again: used
+    expect(page.get_by_role("alert")).to_contain_text("already been used")
+    shots(page, "link-used")
