@@ -80,7 +80,7 @@ class TextFormatter(logging.Formatter):
         if record.name == ACCESS.name:
             for key in _IN_ACCESS_MESSAGE:
                 extra.pop(key, None)
-        line += "".join(f" {k}={v}" for k, v in extra.items())
+        line += "".join(f" {k}={v}" for k, v in extra.items() if v not in ("", None))
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
