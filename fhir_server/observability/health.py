@@ -2,9 +2,10 @@
 
 - ``/healthz`` — the process is alive and its event loop answers; the database is not asked, so a
   database outage never gets healthy processes restarted.
-- ``/readyz`` — the server can serve: PostgreSQL answers on a pooled connection and every migration
-  this code ships is applied. Otherwise 503 with an OperationOutcome saying what is missing, so a
-  load balancer stops sending traffic until it is back.
+- ``/readyz`` — the server can serve: PostgreSQL answers on a pooled connection, every migration
+  this code ships is applied, and the read replica answers when ``DATABASE_READ_URL`` is set.
+  Otherwise 503 with an OperationOutcome saying what is missing, so that a load balancer stops
+  sending traffic until it is back.
 """
 
 from __future__ import annotations
@@ -50,7 +51,16 @@ async def ready(server: Any, timeout: float = TIMEOUT) -> tuple[int, dict[str, A
     if missing:
         return _not_ready("Database migrations not applied: " + ", ".join(missing) + " (run fhir-server migrate)",
                           "incomplete")
-    return 200, {"status": "pass", "checks": {
+    checks: dict[str, Any] = {
         "postgresql:connection": [{"status": "pass"}],
         "postgresql:migrations": [{"status": "pass", "observedValue": len(applied)}],
-    }}
+    }
+    replica = getattr(server, "read_pool", None)
+    if replica is not None:
+        try:
+            async with asyncio.timeout(timeout), replica.connection(timeout=timeout) as conn:
+                await conn.execute("SELECT 1")
+        except Exception as exc:  # reads and searches go there: without it the server cannot serve them
+            return _not_ready(f"The read replica (DATABASE_READ_URL) is not reachable ({type(exc).__name__})")
+        checks["postgresql-replica:connection"] = [{"status": "pass"}]
+    return 200, {"status": "pass", "checks": checks}

@@ -82,11 +82,12 @@ class Metrics:
         self.duration = Histogram("fhir_request_duration_seconds",
                                   "Time from the request's arrival to the end of its response",
                                   ["interaction", "type", "operation"], buckets=BUCKETS, registry=self.registry)
-        self.pool = {name: Gauge(name, text, registry=self.registry, multiprocess_mode="livesum")
+        pool = ["pool"]  # primary, or replica (DATABASE_READ_URL)
+        self.pool = {name: Gauge(name, text, pool, registry=self.registry, multiprocess_mode="livesum")
                      for name, (_, text) in POOL_GAUGES.items()}
-        self.pool_in_use = Gauge("fhir_db_pool_in_use", "Connections lent out to requests",
+        self.pool_in_use = Gauge("fhir_db_pool_in_use", "Connections lent out to requests", pool,
                                  registry=self.registry, multiprocess_mode="livesum")
-        self.pool_counters = {name: Counter(name, text, registry=self.registry)
+        self.pool_counters = {name: Counter(name, text, pool, registry=self.registry)
                               for name, (_, _, text) in POOL_COUNTERS.items()}
         self._children: dict[tuple[Labels, int], tuple[Any, Any]] = {}
 
@@ -108,23 +109,25 @@ def metrics() -> Metrics:
 class PoolPublisher:
     """Copies a psycopg pool's statistics into the metrics (gauges set, counters advanced by the change)."""
 
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self._seen: dict[str, int] = {}
+    def __init__(self, pool: Any, replica: Any = None) -> None:
+        self.pool = pool  # the primary's pool: the outbox query runs on it
+        self.pools = {"primary": pool, **({"replica": replica} if replica is not None else {})}
+        self._seen: dict[tuple[str, str], int] = {}
         self._task: asyncio.Task[None] | None = None
 
     def publish(self) -> None:
         m = metrics()
-        stats = self.pool.get_stats()
-        for name, (key, _) in POOL_GAUGES.items():
-            m.pool[name].set(stats.get(key, 0))
-        m.pool_in_use.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
-        for name, (key, scale, _) in POOL_COUNTERS.items():
-            now = int(stats.get(key, 0))
-            delta = now - self._seen.get(key, 0)
-            if delta > 0:
-                m.pool_counters[name].inc(delta * scale)
-            self._seen[key] = now
+        for label, pool in self.pools.items():
+            stats = pool.get_stats()
+            for name, (key, _) in POOL_GAUGES.items():
+                m.pool[name].labels(label).set(stats.get(key, 0))
+            m.pool_in_use.labels(label).set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+            for name, (key, scale, _) in POOL_COUNTERS.items():
+                now = int(stats.get(key, 0))
+                delta = now - self._seen.get((label, key), 0)
+                if delta > 0:
+                    m.pool_counters[name].labels(label).inc(delta * scale)
+                self._seen[label, key] = now
 
     def start(self) -> None:
         """In multiprocess mode, keep this worker's pool figures fresh for scrapes answered by another one."""

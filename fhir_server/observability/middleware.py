@@ -87,7 +87,7 @@ class Observability:
         self.templates = templates(app.router.routes)
         server = getattr(app.state, "server", None)
         if server is not None:
-            self.publisher = metrics.PoolPublisher(server.pool)
+            self.publisher = metrics.PoolPublisher(server.pool, getattr(server, "read_pool", None))
             self.publisher.start()
 
     async def stopped(self) -> None:

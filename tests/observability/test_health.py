@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from fhir_server.storage.db import migration_files
+from fhir_server.storage.db import migrate, migration_files
 from tests.conftest import Database, LiveServer
 from tests.helpers import assert_outcome
 
@@ -104,3 +104,24 @@ def test_odd_requests_to_the_observability_paths_never_fail(client: httpx.Client
     for method, path, headers in odd:
         resp = client.request(method, path, headers=headers)
         assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:200])
+
+
+def test_readyz_checks_the_read_replica_too(pg_admin_url: str) -> None:
+    """DATABASE_READ_URL (here a second, migrated database standing in for a streaming replica)."""
+    replica = Database(pg_admin_url)
+    migrate(replica.url)
+    server = LiveServer(Database(pg_admin_url), database_read_url=replica.url).start()
+    try:
+        with server.client() as client, psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200 and "postgresql-replica:connection" in ready.json()["checks"]
+            assert 'fhir_db_pool_size{pool="replica"}' in client.get("/metrics").text
+            conn.execute(f'ALTER DATABASE "{replica.name}" ALLOW_CONNECTIONS false')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (replica.name,))
+            try:
+                body = assert_outcome(client.get("/readyz"), 503, "transient")
+                assert "replica" in body["issue"][0]["diagnostics"]
+            finally:
+                conn.execute(f'ALTER DATABASE "{replica.name}" ALLOW_CONNECTIONS true')
+    finally:
+        server.stop()

@@ -90,12 +90,13 @@ def test_labels_stay_bounded_whatever_the_url_says(client: httpx.Client) -> None
 
 def test_pool_gauges_describe_the_connection_pool(client: httpx.Client, live: LiveServer) -> None:
     samples = scrape(client)
-    size = value(samples, "fhir_db_pool_size")
-    assert value(samples, "fhir_db_pool_max_size") == live.settings.pool_max
+    size = value(samples, "fhir_db_pool_size", pool="primary")
+    assert value(samples, "fhir_db_pool_max_size", pool="primary") == live.settings.pool_max
     assert 1 <= size <= live.settings.pool_max
-    assert 0 <= value(samples, "fhir_db_pool_in_use") <= size
-    assert value(samples, "fhir_db_pool_idle") + value(samples, "fhir_db_pool_in_use") == size
-    assert value(samples, "fhir_db_pool_requests_total") >= 1
+    assert 0 <= value(samples, "fhir_db_pool_in_use", pool="primary") <= size
+    assert value(samples, "fhir_db_pool_idle", pool="primary") + value(samples, "fhir_db_pool_in_use", pool="primary") \
+        == size
+    assert value(samples, "fhir_db_pool_requests_total", pool="primary") >= 1
     assert value(samples, "fhir_database_up") == 1
     assert value(samples, "fhir_server_info", version="0.1.0", fhir_version="4.0.1") == 1
 
