@@ -79,8 +79,11 @@ class Observability:
     async def openapi_json(self, scope: Scope) -> Response:
         state = scope["app"].state
         registry = getattr(getattr(state, "server", None), "registry", None)
-        body = self.openapi.get(registry, len(operations.registered()), base_url(Request(scope)),
-                                capability_statement, getattr(state, "auth", None) is not None)
+        n_operations, base = len(operations.registered()), base_url(Request(scope))
+        body = self.openapi.cached(registry, n_operations, base)
+        if body is None:  # a few hundred milliseconds of building: off the event loop
+            body = await asyncio.to_thread(self.openapi.render, registry, n_operations, base, capability_statement,
+                                           getattr(state, "auth", None) is not None)
         return Response(body, 200, media_type="application/json")
 
     def started(self, app: Any) -> None:

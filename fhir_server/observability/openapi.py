@@ -269,13 +269,16 @@ class OpenApiCache:
         self._operations = -1
         self._rendered: dict[str, bytes] = {}
 
-    def get(self, registry: object, n_operations: int, base: str, statement: Any, secured: bool) -> bytes:
-        """``statement`` is called (with the base) only when the cached document is stale."""
+    def cached(self, registry: object, n_operations: int, base: str) -> bytes | None:
+        if registry is not self._registry or n_operations != self._operations:
+            return None
+        return self._rendered.get(base)
+
+    def render(self, registry: object, n_operations: int, base: str, statement: Any, secured: bool) -> bytes:
+        """Build (``statement(base)`` gives the CapabilityStatement), serialise and keep the document."""
+        found = orjson.dumps(build(statement(base), base, secured=secured))
         if registry is not self._registry or n_operations != self._operations:
             self._registry, self._operations, self._rendered = registry, n_operations, {}
-        found = self._rendered.get(base)
-        if found is None:
-            found = orjson.dumps(build(statement(base), base, secured=secured))
-            if len(self._rendered) < 16:
-                self._rendered[base] = found
+        if len(self._rendered) < 16:
+            self._rendered[base] = found
         return found
