@@ -125,6 +125,9 @@ def _extension_routes(app: FastAPI) -> None:
     except ImportError:  # pragma: no cover - the scheduling extension is part of the package
         return
     install_zocdoc_webhook(app)  # POST /webhooks/zocdoc (signed by ZocDoc, not a FHIR interaction)
+    from extensions.bulk import install as install_bulk
+
+    install_bulk(app)  # Bulk Data status, delete and file URLs and the NDJSON upload, ahead of [type]/[id]
 
 
 def app_from_env() -> FastAPI:

@@ -71,6 +71,16 @@ class Settings:
     google_places_base_url: str = "https://places.googleapis.com"  # GOOGLE_PLACES_BASE_URL (Places API New)
     external_timeout: float = 10.0  # FHIR_EXTERNAL_TIMEOUT: seconds per call to ZocDoc / Google
     hold_minutes: int = 10  # FHIR_HOLD_MINUTES: how long $hold keeps slots when the caller names no expiry
+    # Bulk Data ($export, $import): jobs live in PostgreSQL; every server process runs some
+    bulk_jobs: int = 2  # FHIR_BULK_JOBS: jobs this process runs at once (0: none, it only answers requests)
+    bulk_workers: int = 2  # FHIR_BULK_WORKERS: $import worker processes (validation and indexing in parallel)
+    bulk_lease: float = 30.0  # FHIR_BULK_LEASE: seconds without a heartbeat before another process takes a job
+    bulk_chunk_rows: int = 1000  # FHIR_BULK_CHUNK_ROWS: resources per export part (one transaction each)
+    bulk_file_rows: int = 100_000  # FHIR_BULK_FILE_ROWS: resources per export file
+    bulk_pause: float = 0.0  # FHIR_BULK_PAUSE: seconds between export parts (spares a busy database)
+    bulk_retention: float = 24.0  # FHIR_BULK_RETENTION: hours a finished job's files are kept
+    import_max_bytes: int = 1 << 30  # FHIR_IMPORT_MAX_BYTES: largest NDJSON upload or input URL
+    import_url_prefixes: tuple[str, ...] = ()  # FHIR_IMPORT_URL_PREFIXES (comma-separated); empty: any http(s)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -105,4 +115,13 @@ class Settings:
             google_places_base_url=os.environ.get("GOOGLE_PLACES_BASE_URL") or "https://places.googleapis.com",
             external_timeout=_float_env("FHIR_EXTERNAL_TIMEOUT", 10.0),
             hold_minutes=_int_env("FHIR_HOLD_MINUTES", 10),
+            bulk_jobs=_int_env("FHIR_BULK_JOBS", 2),
+            bulk_workers=_int_env("FHIR_BULK_WORKERS", 2),
+            bulk_lease=_float_env("FHIR_BULK_LEASE", 30.0),
+            bulk_chunk_rows=_int_env("FHIR_BULK_CHUNK_ROWS", 1000),
+            bulk_file_rows=_int_env("FHIR_BULK_FILE_ROWS", 100_000),
+            bulk_pause=_float_env("FHIR_BULK_PAUSE", 0.0),
+            bulk_retention=_float_env("FHIR_BULK_RETENTION", 24.0),
+            import_max_bytes=_int_env("FHIR_IMPORT_MAX_BYTES", 1 << 30),
+            import_url_prefixes=tuple(p for p in os.environ.get("FHIR_IMPORT_URL_PREFIXES", "").split(",") if p),
         )
