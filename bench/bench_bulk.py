@@ -2,13 +2,14 @@
 
 One run, one machine: the server runs as its own process (``fhir-server serve``, embedded PostgreSQL,
 authorization off) with ``--workers`` import worker processes. The data is the Synthea set copied
-``--copies`` times with fresh ids (each copy's references rewritten to its own ids). Figures printed:
+``--copies`` times with fresh ids (each copy's references rewritten to its own ids), one line per
+resource as an export holds it. Figures printed:
 
 - import: resources/s from the start of the upload to the job's completion (validation, FHIRPath
   indexing and COPY of resource, history, index and outbox rows; the worker processes already
-  running); the raw limit is COPY of exactly the rows the import wrote (resource, resource_history
-  and the idx_* tables, read back as COPY text) into empty copies of those tables with the same
-  indexes, and the ratio ours ÷ limit;
+  running), and the CPU time each kind of process spent per resource; the raw limit is COPY of
+  exactly the rows the import wrote (resource, resource_history and the idx_* tables, read back as
+  COPY text) into empty copies of those tables with the same indexes, and the ratio ours ÷ limit;
 - export: resources/s from kick-off to the manifest, and of downloading every file; the raw limit
   is ``COPY (SELECT content::text FROM resource) TO STDOUT``; the server process's peak memory
   before and after the export (flat: the files are built inside PostgreSQL and streamed out).
@@ -54,18 +55,21 @@ def _rewrite(node: Any, refs: dict[str, str]) -> Any:
 
 
 def write_ndjson(path: Path, copies: int) -> int:
-    """The Synthea resources, ``copies`` times with ids suffixed per copy; the number of lines."""
+    """The Synthea resources, ``copies`` times with ids suffixed per copy, each resource once per copy as an
+    export would hold it (the patient bundles repeat some organizations and practitioners); the lines."""
     bundles = synthea_bundles()
     n = 0
     with path.open("wb") as out:
         for k in range(copies):
+            copy: dict[tuple[str, str], bytes] = {}
             for b in bundles:
                 refs = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}-{k}" for e in b["entry"]}
                 for e in b["entry"]:
                     resource = _rewrite(e["resource"], refs)
                     resource["id"] = f"{resource['id']}-{k}"
-                    out.write(orjson.dumps(resource) + b"\n")
-                    n += 1
+                    copy[(resource["resourceType"], resource["id"])] = orjson.dumps(resource) + b"\n"
+            out.writelines(copy.values())
+            n += len(copy)
     return n
 
 

@@ -8,10 +8,11 @@ error lines). A line that fails is reported and left out; the others are written
 
 Fast path: all lines staged in one session (the existing rows locked in one query) and flushed
 once; the second line with an id goes to a second session after that, and so on, so each line
-becomes its own version, in file order. Types
-with write guards (scheduling invariants) go one at a time in a savepoint. If the database
-refuses the chunk (a value PostgreSQL cannot store, a race with a concurrent create), the chunk is
-written again one line at a time, each in a savepoint, so the failing line is the one reported.
+becomes its own version, in file order. Types with write guards (scheduling invariants) go one at
+a time in a savepoint. If the database
+refuses the chunk (a value PostgreSQL cannot store), the chunk is written again one line at a time,
+each in a savepoint, so the failing line is the one reported. A race with another writer (the same
+new id created by a concurrent chunk, a deadlock) retries the chunk as it was, then line by line.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import psycopg
 
 from extensions.bulk.import_run import ERROR_FILE, source
 from fhir_server import definitions
-from fhir_server.errors import BadRequest, FhirError, Forbidden, InvalidResource
+from fhir_server.errors import BadRequest, Conflict, FhirError, Forbidden, InvalidResource
 from fhir_server.fhir.json import now, parse_body
 from fhir_server.interactions import create, update
 from fhir_server.interactions.common import _write_guards
@@ -36,7 +37,8 @@ from fhir_server.storage.writes import WriteSession
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
-ATTEMPTS = 6
+ATTEMPTS = 8  # the first FAST ones whole, the rest line by line (each line in a savepoint)
+FAST = 3
 RACES = (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
@@ -93,8 +95,9 @@ async def write_one(server: Any, session: WriteSession, line: Line) -> None:
 
 
 async def write_alone(server: Any, conn: Conn, line: Line, result: Result) -> None:
-    """One line in its own savepoint, flushed at once; a race with a concurrent create is retried once."""
-    for attempt in range(2):
+    """One line in its own savepoint, flushed at once; a race with a concurrent writer is retried, and
+    after three a conflict reported for that line."""
+    for attempt in range(3):
         try:
             async with conn.transaction():
                 session = WriteSession(conn, server.indexer, now())
@@ -103,11 +106,11 @@ async def write_alone(server: Any, conn: Conn, line: Line, result: Result) -> No
             result.touched |= session.touched
             result.ok += 1
             return
-        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
-            if attempt == 1:
-                raise
+        except RACES:
+            await asyncio.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
         except psycopg.DataError as exc:
             raise BadRequest(f"PostgreSQL cannot store this resource: {str(exc).splitlines()[0]}") from exc
+    raise Conflict(f"{line.label} was written by another client at the same time, three times over")
 
 
 def rounds(lines: list[Line]) -> list[list[Line]]:
@@ -167,8 +170,9 @@ async def write_chunk(server: Any, job_id: str, seq: int) -> list[str]:
 
     A race with another writer (the same new id created concurrently, a deadlock) is retried as it
     was; anything else the database refuses makes the chunk go again line by line."""
-    careful = False
+    refused = False
     for attempt in range(ATTEMPTS):
+        careful = refused or attempt >= FAST
         try:
             async with server.pool.connection() as conn, conn.transaction():
                 # a lost commit only means the chunk is written again: its done mark is lost with it
@@ -195,13 +199,13 @@ async def write_chunk(server: Any, job_id: str, seq: int) -> list[str]:
             if attempt == ATTEMPTS - 1:
                 raise
             log.info("bulk import chunk %s/%d raced another writer (%s); again", job_id, seq, type(exc).__name__)
-            await asyncio.sleep(random.uniform(0.01, 0.2))
+            await asyncio.sleep(random.uniform(0.01, 0.2) * (attempt + 1))
             continue
         except Exception as exc:  # refused by the database (or a bug): again, line by line
             if careful or attempt == ATTEMPTS - 1:
                 raise
             log.info("bulk import chunk %s/%d written again line by line: %s", job_id, seq, exc)
-            careful = True
+            refused = True
             continue
         server.after_commit(result.touched, remote=True)  # this worker's caches; the server process tells the others
         return sorted(result.touched)
