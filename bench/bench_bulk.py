@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -170,7 +171,13 @@ def main() -> None:
     if args.audit:
         os.environ["FHIR_AUDIT"] = args.audit
     scratch = Path(tempfile.mkdtemp(prefix="fhir-bench-bulk-"))
-    ndjson = scratch / "synthea.ndjson"
+    try:
+        run(args, scratch / "synthea.ndjson")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, ndjson: Path) -> None:
     lines = write_ndjson(ndjson, args.copies)
     print(f"data: {lines:,} resources ({ndjson.stat().st_size / 1e6:,.0f} MB NDJSON), {os.cpu_count()} CPUs, "
           f"{args.workers} import workers, audit trail {os.environ.get('FHIR_AUDIT', 'default (all)')}")
