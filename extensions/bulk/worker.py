@@ -17,6 +17,8 @@ import gc
 import logging
 import os
 import signal
+import threading
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,10 +36,20 @@ class _Worker:
 _worker: _Worker | None = None
 
 
+def _exit_with(parent: int) -> None:
+    """End this worker when the server process that started it is gone (killed, crashed): a chunk it was
+    writing is rolled back with its connection and written again by the process that resumes the job."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def init(settings: Settings) -> None:
     """Process initializer: open the server's write path in this process."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server process decides when to stop
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "WARNING").upper())
     from fhir_server.app import open_server
     from fhir_server.subscriptions import hook

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,6 +159,20 @@ def test_a_second_process_resumes_an_export_after_the_first_is_killed(pg_admin_u
     assert db.execute("SELECT runs, status FROM bulk_job WHERE id = %s", (job_id,)) == [(2, "done")]
 
 
+def _children(pid: int) -> list[int]:
+    """The import worker processes (multiprocessing spawn) of a process."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
 def _written(progress: str) -> tuple[int, int]:
     m = re.match(r"(\d+) of (\d+) chunks written", progress)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
@@ -185,8 +200,14 @@ def test_a_second_process_resumes_an_import_after_the_first_is_killed(pg_admin_u
                     break
                 assert time.time() < deadline
                 time.sleep(0.05)
+        workers = _children(first.proc.pid)
+        assert workers, "the import runs in a worker process"
     finally:
         first.kill()
+    deadline = time.time() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # orphaned workers end themselves
+        assert time.time() < deadline, "a worker of the killed process is still running"
+        time.sleep(0.2)
     second = LiveServer(db, bulk_lease=3.0, bulk_workers=1).start()
     try:
         with second.client() as c:
