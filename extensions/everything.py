@@ -5,7 +5,8 @@ The focal resource, every resource in its compartment (R4 CompartmentDefinitions
 resources they refer to (practitioners, organizations, locations, medications…), as a searchset
 Bundle paged by ``_count`` with stable cursors. ``start``/``end`` keep resources whose clinical
 date (their ``date`` search parameter, when they have one) meets the period; ``_since`` keeps
-those changed since an instant; ``_type`` limits the types. What the caller may not see (patient
+those changed since an instant; ``_type`` limits the types (AuditEvents, the audit trail of the
+record rather than part of it, come only when ``_type`` names them). What the caller may not see (patient
 scopes, compartments) is left out, through the same access rules as search.
 """
 
@@ -34,8 +35,8 @@ _COLS = "r.rid, r.res_type, r.id, r.version, r.last_updated, " + _content_sql("r
 def _types(ctx: OperationContext, compartment: str) -> list[str]:
     members = sorted(compartments.members(compartment))
     wanted = ctx.params.str("_type")
-    if wanted is None:
-        return members
+    if wanted is None:  # AuditEvents record access to the record and are not part of it: only on request
+        return [m for m in members if m != "AuditEvent"]
     asked = [t.strip() for t in wanted.split(",") if t.strip()]
     unknown = [t for t in asked if t not in members and t != compartment]
     if unknown:

@@ -13,6 +13,9 @@ The interactions ask four questions, by R4 interaction code (``read``, ``vread``
 - ``permits(interaction, type, resource)``: may it see / write this resource content? — asked for
   reads, history entries, matches of conditional interactions and the content of writes;
 - ``types(interaction, candidates)``: which of several types (system-level search and history).
+
+Components may add row rules for a type (``register_row_rule``) that an authorization layer applies
+to user-facing access on top of the scopes (chat: a conversation is visible to its participants).
 """
 
 from __future__ import annotations
@@ -55,6 +58,33 @@ class Access(Protocol):
     def permits(self, interaction: str, res_type: str, resource: Json) -> bool:
         """Whether this content is within the caller's reach for ``interaction``."""
         ...
+
+
+class RowRule(Protocol):
+    """A restriction on the rows of one type for a reader (``Type/id`` of the user, or None when unknown)
+    reading through a scope of ``context`` (``patient`` or ``user``)."""
+
+    def sql(self, registry: Any, reader: str | None, context: str) -> Cond:
+        """The visible rows, as SQL on the resource alias ``r``."""
+        ...
+
+    def allows(self, indexer: Any, reader: str | None, context: str, resource: Json) -> bool:
+        """Whether this content is visible to the reader."""
+        ...
+
+
+_row_rules: dict[str, list[RowRule]] = {}
+
+
+def register_row_rule(res_type: str, rule: RowRule) -> None:
+    """Add ``rule`` for ``res_type`` (once per rule class)."""
+    found = _row_rules.setdefault(res_type, [])
+    found[:] = [r for r in found if type(r) is not type(rule)]
+    found.append(rule)
+
+
+def row_rules(res_type: str) -> list[RowRule]:
+    return _row_rules.get(res_type, [])
 
 
 class OpenAccess:

@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server import background, validation
+from fhir_server import background, chat, validation
+from fhir_server.audit import capture
+from fhir_server.audit import service as audit
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, operation_outcome
 from fhir_server.events.dispatcher import Dispatcher
@@ -85,7 +87,7 @@ async def open_server(settings: Settings) -> AsyncIterator[Server]:
     db.migrate(settings.database_url)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         registry = load_registry(conn)
-    pool = db.make_pool(settings.database_url, settings.pool_min, settings.pool_max)
+    pool = db.make_pool(capture.conninfo(settings.database_url, settings.audit), settings.pool_min, settings.pool_max)
     await pool.open(wait=True)
     read_pool = None
     if settings.database_read_url:  # a streaming replica: searches and reads that may lag go there
@@ -149,13 +151,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.auth is not None:
                 await app.state.auth.start(server)
             assert settings.database_url
-            base = settings.base_url or f"http://{settings.host}:{settings.port}"
+            scheme = "https" if settings.ssl_certfile else "http"
+            base = settings.base_url or f"{scheme}://{settings.host}:{settings.port}"
             subscriptions = Subscriptions(server, base)
             app.state.subscriptions = subscriptions
             capabilities.register_base_decorator(decorate_capabilities)
             dispatcher = Dispatcher(settings.database_url, server.consumers, on_notice=server.on_notice)
             dispatcher.start()
             subscriptions.start()
+            app.state.audit = audit.Audit(server, base)  # the audit trail: recorder, worker, retention
+            app.state.audit.start()
+            app.state.chat = chat.Chat(server, app.state.audit, app.state.auth)  # the /chat socket's hub
+            app.state.chat.start()
             # Everything loaded at start-up (definitions, model, compiled validators and search plans)
             # lives as long as the process: keep it out of the garbage collector's generations.
             gc.collect()
@@ -165,8 +172,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 await background.stop_all(services)
+                await app.state.chat.stop()
                 await subscriptions.stop()
                 await dispatcher.stop()
+                await app.state.audit.stop()
 
     app = FastAPI(
         title="FHIR R4 server",
@@ -178,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(ROUTES)
     _extension_routes(app)
     _authorization(app, settings)
+    audit.install(app)  # after the authorization guard: the audit middleware sees its refusals too
+    chat.install(app)
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -93,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
                        help="server processes sharing the port and the database (default 1; use the cores you have)")
     serve.add_argument("--no-auth", action="store_true",
                        help="turn authorization OFF: anyone may read and write everything (trusted tests only)")
+    serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS (TLS 1.2+, 1.3 preferred): certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     _database_options(serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (serve does this too) and exit")
@@ -126,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!MD5:!DSS"
+
+
 def _logging(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     """serve's logs: the chosen format and access log, here and in uvicorn (and in each of its workers)."""
     from fhir_server.observability import logs
@@ -144,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.host, settings.port = args.host, args.port
+    settings.ssl_certfile, settings.ssl_keyfile = args.ssl_certfile, args.ssl_keyfile
     if args.no_auth:
         settings.auth_enabled = False
     if args.demo:
@@ -160,9 +166,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"FHIR R4 server on http://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"FHIR R4 server on {scheme}://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
     options: dict[str, object] = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
                                   **_logging(args, settings)}
+    if args.ssl_certfile:  # Python's TLS server context refuses < TLS 1.2; AEAD suites only (TLS 1.3 first)
+        options.update(ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, ssl_ciphers=TLS12_CIPHERS)
     if args.workers > 1:
         # Worker processes build the app from the environment: hand them what was resolved here
         # (the embedded PostgreSQL keeps running for as long as this parent process does).

@@ -59,6 +59,12 @@ class Settings:
     openai_max_retries: int = 2  # OPENAI_MAX_RETRIES (the client's own retries on 429/5xx/connection errors)
     delivery_max_backoff: float = 300.0  # FHIR_DELIVERY_MAX_BACKOFF: longest wait between notification retries (s)
     delivery_workers: int = 2  # concurrent notification deliveries per process
+    audit: str = "all"  # FHIR_AUDIT: all | writes (no facts for successful reads and searches) | off
+    audit_retention_days: int = 0  # FHIR_AUDIT_RETENTION_DAYS: AuditEvents older than this are removed (0: kept)
+    audit_purge_seconds: float = 3600.0  # FHIR_AUDIT_PURGE_SECONDS: how often the retention purge runs
+    audit_sync_commit: bool = True  # FHIR_AUDIT_SYNC_COMMIT=0: request-time facts do not wait for the WAL flush
+    ssl_certfile: str | None = None  # serve --ssl-certfile: TLS certificate chain (PEM); None → plain HTTP
+    ssl_keyfile: str | None = None  # serve --ssl-keyfile: its private key (PEM)
     # Scheduling and geography: ZocDoc partner API and Google Maps Platform (unset → that integration is off)
     zocdoc_base_url: str | None = None  # ZOCDOC_BASE_URL, e.g. https://api-developer-sandbox.zocdoc.com
     zocdoc_token_url: str | None = None  # ZOCDOC_TOKEN_URL (OAuth 2 client credentials)
@@ -104,6 +110,10 @@ class Settings:
             openai_timeout=_float_env("OPENAI_TIMEOUT", 60.0),
             openai_max_retries=_int_env("OPENAI_MAX_RETRIES", 2),
             delivery_max_backoff=float(os.environ.get("FHIR_DELIVERY_MAX_BACKOFF", "300")),
+            audit=(os.environ.get("FHIR_AUDIT") or "all").lower(),
+            audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", 0),
+            audit_purge_seconds=_float_env("FHIR_AUDIT_PURGE_SECONDS", 3600.0),
+            audit_sync_commit=os.environ.get("FHIR_AUDIT_SYNC_COMMIT", "1").lower() not in ("0", "false", "no", "off"),
             zocdoc_base_url=os.environ.get("ZOCDOC_BASE_URL") or None,
             zocdoc_token_url=os.environ.get("ZOCDOC_TOKEN_URL") or None,
             zocdoc_client_id=os.environ.get("ZOCDOC_CLIENT_ID") or None,

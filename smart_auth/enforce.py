@@ -8,7 +8,10 @@ A request is allowed when one of the token's clinical scopes grants the interact
   who reaches only that patient's compartment;
 - ``patient/`` scopes: only the context patient's compartment; types outside the compartment only
   when they hold no patient's data (``compartment.SHARED_TYPES``, read and search only);
-- a query constraint (``patient/Observation.rs?category=laboratory``) narrows it further.
+- a query constraint (``patient/Observation.rs?category=laboratory``) narrows it further;
+- through patient/ and user/ scopes, the row rules of the type (``fhir_server.access.row_rules``,
+  e.g. a conversation is visible to its participants) apply to the reader: the token's fhirUser,
+  or else the patient in context.
 
 Several scopes granting the same letter add up (their restrictions are OR-ed).
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.access import SCOPE_HEADER
+from fhir_server.access import SCOPE_HEADER, row_rules
 from fhir_server.errors import Forbidden
 from fhir_server.search.sql import Cond, all_of, any_of
 from smart_auth.compartment import SHARED_TYPES, Compartments, is_member
@@ -46,6 +49,12 @@ class SmartAccess:
         if scope.context == "user" and self.user_patient is not None:
             return self.user_patient
         return None
+
+    def _reader(self, scope: ResourceScope) -> str | None:
+        """Who reads through a scope, for the row rules: the user, else the patient in context."""
+        if self.principal.fhir_user:
+            return self.principal.fhir_user
+        return f"Patient/{self.principal.patient}" if scope.context == "patient" and self.principal.patient else None
 
     def _granting(self, letter: str, res_type: str | None) -> list[ResourceScope]:
         out = []
@@ -81,6 +90,9 @@ class SmartAccess:
                 parts.append(self.compartments.sql(patient, res_type))
             if scope.query:
                 parts.append(self.compartments.constraint_sql(res_type, scope.query))
+            if scope.context != "system":
+                reader = self._reader(scope)
+                parts += [rule.sql(self.compartments.registry, reader, scope.context) for rule in row_rules(res_type)]
             if not parts:
                 return None
             conds.append(all_of(parts))
@@ -93,6 +105,11 @@ class SmartAccess:
                     not self.compartments.contains(patient, res_type, resource):
                 continue
             if scope.query and not self.compartments.constraint_holds(res_type, scope.query, resource):
+                continue
+            reader = self._reader(scope)
+            if scope.context != "system" and not all(
+                    rule.allows(self.compartments.indexer, reader, scope.context, resource)
+                    for rule in row_rules(res_type)):
                 continue
             return True
         return False

@@ -81,19 +81,27 @@ class SmartAuth:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("The Authorization header must be 'Bearer <access token>'", "invalid_request")
+        return await self.authenticate_token(token.strip(), base_url(request))
+
+    async def authenticate_token(self, token: str, base: str) -> SmartAccess:
+        """The ``Access`` of an access token presented to the FHIR base ``base`` (401 when it is not valid)."""
         try:
-            claims = tokens.verify(self.ring, token.strip(), base_url(request))
+            claims = tokens.verify(self.ring, token, base)
         except jwt.ExpiredSignatureError:
             raise _unauthorized("The access token has expired", "invalid_token") from None
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"The access token is not valid here ({exc})", "invalid_token") from None
         principal = Principal.from_claims(claims)
-        idents = [principal.jti, *([principal.grant_id] if principal.grant_id else [])]
-        async with self.server.pool.connection() as conn:
-            revoked = await grants.is_revoked(conn, idents)
-        if revoked:
+        if await self.is_revoked(principal):
             raise _unauthorized("The access token has been revoked", "invalid_token")
         return SmartAccess(principal, self.compartments)
+
+    async def is_revoked(self, principal: Principal) -> bool:
+        """Whether the token, or the grant it came from, has been revoked (checked in PostgreSQL)."""
+        idents = [principal.jti, *([principal.grant_id] if principal.grant_id else [])]
+        async with self.server.pool.connection() as conn:
+            revoked: bool = await grants.is_revoked(conn, idents)
+        return revoked
 
     def describe(self, statement: Json, base: str) -> None:
         """Add the SMART ``rest.security`` (oauth-uris extension) to a CapabilityStatement copy."""

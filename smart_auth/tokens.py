@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from fhir_server.audit import annotate
 from fhir_server.storage.repository import Conn
 from smart_auth import grants
 from smart_auth.config import AuthConfig
@@ -103,6 +104,8 @@ class Issuer:
         """The token response; a new refresh token (keeping ``refresh_scopes``, by default the grant's) when
         the grant has ``offline_access`` or ``online_access``."""
         token, ttl = self.access_token(grant, base)
+        annotate(username=grant.username, user=grant.fhir_user, patient=grant.context.get("patient"),
+                 scope=grant.scopes.text)  # the audit record of this token request
         body: Json = {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": grant.scopes.text}
         keep = refresh_scopes or grant.scopes
         if "offline_access" in keep or "online_access" in keep:

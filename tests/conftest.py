@@ -122,7 +122,8 @@ def client(live: LiveServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture()
 def fresh(pg_admin_url: str) -> Iterator[LiveServer]:
-    """A server on its own empty database, for tests that count what is stored."""
-    server = LiveServer(Database(pg_admin_url)).start()
+    """A server on its own empty database, for tests that count what is stored (no audit trail adding
+    AuditEvents to the count: tests/audit tests it)."""
+    server = LiveServer(Database(pg_admin_url), audit="off").start()
     yield server
     server.stop()

@@ -1,4 +1,4 @@
-"""Demo data: 50 Synthea patients (synthetic, Apache-2.0, smart-on-fhir/generated-sample-data) as transaction Bundles."""
+"""Demo data: 50 Synthea patients (synthetic; smart-on-fhir/generated-sample-data, Apache-2.0) as Bundles."""
 
 from __future__ import annotations
 

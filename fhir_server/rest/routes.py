@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from fhir_server.audit import annotate
 from fhir_server.bundles.batch import batch
 from fhir_server.bundles.entries import parse_etag
 from fhir_server.bundles.transaction import transaction
@@ -99,6 +100,7 @@ async def system(request: Request) -> Response:
     if bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base expects a Bundle of type batch or transaction")
     kind = bundle.get("type")
+    annotate(bundle=kind if isinstance(kind, str) else None)  # the audit subtype: batch or transaction
     base = base_url(request)
     ret = prefer_return(request, default="minimal")
     if kind == "transaction":

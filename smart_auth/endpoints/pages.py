@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.audit import annotate
 from fhir_server.storage.repository import Conn
 from smart_auth import abuse, grants, picker, sessions, users, wording
 from smart_auth.endpoints import views
@@ -108,6 +109,8 @@ async def login(request: Request) -> Response:
         except abuse.TooMany as exc:
             return views.locked_login(request, rid, pending, exc.retry_after)
         user = await users.check_password(conn, p.get("username", ""), p.get("password", ""))
+        annotate(username=p.get("username", "")[:200], user=user.fhir_user if user else None,
+                 error=None if user else "unknown username or wrong password")
         if user is None:
             if await abuse.failed(conn, ident, auth.config):
                 return views.locked_login(request, rid, pending, auth.config.lockout_seconds)

@@ -18,6 +18,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.audit import annotate
 from fhir_server.storage.repository import Conn
 from smart_auth import grants
 from smart_auth.client_auth import authenticate
@@ -49,6 +50,7 @@ async def token(request: Request) -> Response:
     async with auth.server.pool.connection() as conn:
         client = await authenticate(conn, request.headers.get("authorization"), params, f"{base}/auth/token",
                                     auth.client_keys, auth.config.assertion_max_seconds)
+        annotate(client=client.client_id)
         if grant_type == "authorization_code":
             body = await _code(conn, auth, client, params, base)
         elif grant_type == "refresh_token":
