@@ -34,6 +34,7 @@ class ServerProcess:
         self.port = free_port()
         self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
+        self._joined = False
 
     def __enter__(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "fhir_server.cli", "serve", "--data-dir", str(self.data_dir),
@@ -56,11 +57,16 @@ class ServerProcess:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(30)
+        if self._joined:  # this process joined the embedded PostgreSQL: it is now the last user, so stop it
+            import pgserver
+
+            pgserver.get_server(self.data_dir / "pg", cleanup_mode="stop")._cleanup()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def database_url(self) -> str:
         from fhir_server.storage.embedded import start_embedded
 
+        self._joined = True
         return start_embedded(self.data_dir)
 
 

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -37,6 +39,8 @@ def _admin_url(tmp_root: Path) -> tuple[str, Any]:
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="fhir-test-"))
+    # atexit runs last-registered first: the embedded server (registered in _admin_url) is deleted, then this folder
+    atexit.register(shutil.rmtree, root, True)
     url, _ = _admin_url(root)
     yield url
 
