@@ -13,6 +13,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from fhir_server import __version__
@@ -204,7 +205,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _load(settings: Settings, sources: list[Path] | list[object], progress: bool, concurrency: int) -> int:
+async def _load(settings: Settings, sources: Sequence[object], progress: bool, concurrency: int) -> int:
     from fhir_server.app import open_server
     from fhir_server.load import Loader
 

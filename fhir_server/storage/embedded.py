@@ -31,7 +31,8 @@ def start_embedded(data_dir: Path, cleanup: str = "stop") -> str:
         import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pg", cleanup_mode=cleanup)
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        data_dir / "pg", cleanup_mode=cleanup)
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
