@@ -10,7 +10,7 @@ PostgreSQL); clients are keep-alive HTTP connections in this process. Figures pr
 - read by id: sequential GETs from one client, req/s, p50 and p99, next to the same SELECT run
   directly through psycopg.
 
-Usage: ``python bench/bench_rest.py [--copies 11] [--reads 5000] [--creates 2000]``
+Usage: ``python -m bench.bench_rest [--copies 11] [--reads 5000] [--creates 2000] [--workers 1]``
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--reads", type=int, default=5000)
     ap.add_argument("--creates", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=1, help="server processes (serve --workers N)")
     args = ap.parse_args()
 
     bundles = synthea_bundles()
@@ -96,7 +97,7 @@ def main() -> None:
     payload = [orjson.dumps(b) for b in shared] + [orjson.dumps(b) for _ in range(args.copies) for b in patients]
     n_resources = sum(len(b["entry"]) for b in shared) + args.copies * sum(len(b["entry"]) for b in patients)
 
-    with ServerProcess() as server:
+    with ServerProcess(extra=["--workers", str(args.workers)] if args.workers > 1 else None) as server:
         elapsed = ingest(server.port, payload, args.clients)
         ingest_rate = n_resources / elapsed
         print(f"ingest: {n_resources:,} resources in {elapsed:.1f} s = {ingest_rate:,.0f} resources/s "
