@@ -4,43 +4,173 @@ Reads an R4 resource in XML and returns the JSON form as dicts, typed by the R4 
 elements become arrays, primitive values get their JSON type (booleans, integers, decimals as
 ``Decimal`` to keep their precision), primitive id/extension go to ``_name`` (arrays aligned with
 nulls), contained resources are unwrapped and the narrative ``div`` is kept as XHTML text.
+
+The reader is strict: anything the XML rules of R4 do not allow is a ``FhirXmlError`` naming the
+element, never silently dropped or guessed at. UTF-8 only; no DTD; every FHIR element in the
+``http://hl7.org/fhir`` namespace and the narrative ``div`` in XHTML's; elements known to the type
+and in the order its StructureDefinition defines; attributes only ``id``, ``value`` (primitives)
+and ``url`` (Extension); no text content, CDATA or processing instructions in FHIR elements (comments
+are fine); no empty elements or attributes; one resource per ``contained``/``resource`` element;
+primitive values in their R4 lexical form (boolean, integer, decimal here; the other primitives'
+formats are checked by the validator on the JSON form).
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from xml.parsers import expat
 
-from fhir_server.model import PRIMITIVE_TYPES, TypeInfo, model
+from fhir_server.fhir.decimals import decimal_reason
+from fhir_server.model import PRIMITIVE_TYPES, Element, TypeInfo, model
 
 FHIR_NS = "{http://hl7.org/fhir}"
 XHTML_NS = "{http://www.w3.org/1999/xhtml}"
-_INTEGER_TYPES = frozenset({"integer", "positiveInt", "unsignedInt"})
+_XHTML_DIV = XHTML_NS + "div"
+_XSI_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
+_NS_LEN = len(FHIR_NS)
+_PI: Any = ET.ProcessingInstruction  # the tag of processing instructions in the tree (typed as str tags)
+_COMMENT: Any = ET.Comment
 _RESOURCE_TYPES = frozenset({"Resource", "DomainResource"})
+MAX_DEPTH = 200  # element nesting; far beyond any real resource, well within Python's stack
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_INTEGER_LOW = {"integer": INT32_MIN, "unsignedInt": 0, "positiveInt": 1}
+
+# The XML declaration's encoding, if any (xml.html: the character encoding SHALL be UTF-8).
+_DECLARATION = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
 class FhirXmlError(ValueError):
-    """The XML is not a FHIR resource."""
+    """The XML is not a FHIR resource; ``path`` names the element at fault when there is one."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
 
 
-def parse_resource(text: str | bytes) -> dict[str, Any]:
-    """The JSON form of one FHIR resource given as XML text."""
+# name in XML → (position in the type's element order, element, type code), per type
+_Child = tuple[int, Element, str]
+_CHILDREN: dict[str, dict[str, _Child]] = {}
+_ATTRS: dict[str, frozenset[str]] = {}
+
+
+def _children(info: TypeInfo) -> dict[str, _Child]:
+    found = _CHILDREN.get(info.name)
+    if found is None:
+        found = {}
+        position = 0
+        for element in info.elements.values():
+            if element.xml_attr:
+                continue
+            for code in element.types:
+                name = element.name + code[0].upper() + code[1:] if element.choice else element.name
+                found[name] = (position, element, code)
+            position += 1
+        _CHILDREN[info.name] = found
+        _ATTRS[info.name] = frozenset(e.name for e in info.elements.values() if e.xml_attr)
+    return found
+
+
+def _regex(code: str) -> re.Pattern[str]:
+    info = model().type(code)
+    assert info is not None and info.regex is not None
+    return re.compile(info.regex, re.ASCII)
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(code: str) -> re.Pattern[str]:
+    found = _PATTERNS.get(code)
+    if found is None:
+        found = _PATTERNS[code] = _regex(code)
+    return found
+
+
+def parse_resource(text: str | bytes, *, strict_order: bool = True) -> dict[str, Any]:
+    """The JSON form of one FHIR resource given as XML text.
+
+    ``strict_order=False`` accepts elements out of their defined order (for reading test files that
+    HL7 wrote by hand, such as the FHIRPath suite's ``observation-example.xml``); client input is
+    always read strictly.
+    """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    _check_prolog(data)
+    builder = ET.TreeBuilder(insert_pis=True)  # processing instructions land in the tree: refused there
+    parser = ET.XMLParser(target=builder)
     try:
-        root = ET.fromstring(text)
+        parser.feed(data)
+        root = parser.close()
     except ET.ParseError as e:
         raise FhirXmlError(f"invalid XML: {e}") from e
-    return element_to_resource(root)
+    if b"<![CDATA[" in data or b"<!DOCTYPE" in data:
+        _check_markup(data)
+    return element_to_resource(root, ordered=strict_order)
 
 
-def element_to_resource(el: ET.Element) -> dict[str, Any]:
+def _check_prolog(data: bytes) -> None:
+    """UTF-8 only: a UTF-16/32 byte order mark or a declaration of another encoding is refused."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+        raise FhirXmlError("FHIR XML must be encoded in UTF-8 (found a UTF-16/UTF-32 byte order mark)")
+    head = data[:200].lstrip(b"\xef\xbb\xbf")
+    if head.startswith(b"<?xml"):
+        m = _DECLARATION.match(head)
+        if m is not None and m.group(1).decode("ascii", "replace").lower() not in _UTF8_NAMES:
+            shown = m.group(1).decode("ascii", "replace")
+            raise FhirXmlError(f"FHIR XML must be encoded in UTF-8; the XML declaration says encoding '{shown}'")
+
+
+def _check_markup(data: bytes) -> None:
+    """The rare, exact check: no DTD, and CDATA sections only inside the XHTML narrative."""
+    parser = expat.ParserCreate(namespace_separator="}")
+    stack: list[bool] = []  # per open element: inside XHTML?
+
+    def start(name: str, _attrs: Any) -> None:
+        stack.append(name.startswith(XHTML_NS[1:]) or (bool(stack) and stack[-1]))
+
+    def end(_name: str) -> None:
+        stack.pop()
+
+    def cdata() -> None:
+        if not stack or not stack[-1]:
+            raise FhirXmlError("CDATA sections are not allowed in FHIR elements (only inside the XHTML narrative)")
+
+    def doctype(*_args: Any) -> None:
+        raise FhirXmlError("a document type declaration (DTD) is not allowed in FHIR XML")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartCdataSectionHandler = cdata
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as e:  # pragma: no cover - the document parsed once already
+        raise FhirXmlError(f"invalid XML: {e}") from e
+
+
+def element_to_resource(el: ET.Element, path: str = "", depth: int = 0, *, ordered: bool = True) -> dict[str, Any]:
     """The JSON form of a resource element (``<Patient xmlns="http://hl7.org/fhir">``)."""
-    rtype = _local(el.tag)
+    tag = el.tag
+    if not isinstance(tag, str):
+        raise FhirXmlError("a FHIR resource element was expected", path or None)
+    if not tag.startswith(FHIR_NS):
+        ns = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+        where = f"namespace '{ns}'" if ns else "no namespace"
+        raise FhirXmlError(f"<{_local(tag)}> is in {where}; FHIR resources are in the namespace "
+                           "'http://hl7.org/fhir'", path or None)
+    rtype = tag[_NS_LEN:]
     info = model().type(rtype)
     if info is None or info.kind != "resource":
-        raise FhirXmlError(f"{rtype} is not a FHIR resource type")
+        raise FhirXmlError(f"{rtype} is not a FHIR resource type", path or None)
+    here = f"{path}.{rtype}" if path else rtype
+    for key in el.attrib:
+        if not (key == _XSI_SCHEMA_LOCATION and not path):  # resources carry no attributes (id is an element)
+            raise FhirXmlError(f"unknown attribute '{_local(key)}' on a resource element", here)
     out: dict[str, Any] = {"resourceType": rtype}
-    _fill(el, info, out)
+    _fill(el, info, out, here, depth, ordered)
     return out
 
 
@@ -48,45 +178,117 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _fill(el: ET.Element, info: TypeInfo | None, out: dict[str, Any]) -> None:
+def _is_text(s: str | None) -> bool:
+    return s is not None and not s.isspace() and s != ""
+
+
+def _fill(el: ET.Element, info: TypeInfo, out: dict[str, Any], path: str, depth: int, ordered: bool) -> None:
     """Add the children of ``el`` (an element of type ``info``) to the JSON object ``out``."""
-    for key in ("id", "url"):
-        if key in el.attrib and (info is None or key in info.elements):
-            out[key] = el.attrib[key]
+    if depth > MAX_DEPTH:
+        raise FhirXmlError(f"elements are nested more than {MAX_DEPTH} levels deep", path)
+    kids = _children(info)
+    if _is_text(el.text):
+        raise FhirXmlError("text content is not allowed in FHIR elements (values go in a 'value' attribute)", path)
+    last = -1
+    last_name = ""
     for child in el:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if _is_text(child.tail):
+            raise FhirXmlError("text content is not allowed in FHIR elements (values go in a 'value' attribute)",
+                               path)
+        if not isinstance(tag, str):
+            if tag is _PI:
+                raise FhirXmlError("processing instructions are not allowed in FHIR elements", path)
             continue  # comments
-        name = _local(child.tag)
-        found = info.prop(name) if info is not None else None
+        if tag.startswith(FHIR_NS):
+            name = tag[_NS_LEN:]
+            found = kids.get(name)
+            if found is not None and found[2] == "xhtml":
+                raise FhirXmlError(f"<{name}> must be in the XHTML namespace 'http://www.w3.org/1999/xhtml'", path)
+        elif tag == _XHTML_DIV:
+            name = "div"
+            found = kids.get(name)
+            if found is not None and found[2] != "xhtml":
+                found = None
+        else:
+            ns = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+            where = f"namespace '{ns}'" if ns else "no namespace"
+            raise FhirXmlError(f"element <{_local(tag)}> is in {where}; FHIR elements are in the namespace "
+                               "'http://hl7.org/fhir'", path)
         if found is None:
-            _add(out, name, _untyped(child), False)
-            continue
-        element, code = found
-        _convert_child(child, name, code, element.is_array, out)
+            raise FhirXmlError(f"unknown element '{name}'", path)
+        position, element, code = found
+        if position <= last:
+            if position < last and ordered:
+                raise FhirXmlError(f"element '{name}' is out of order: it must come before '{last_name}'", path)
+            if not element.is_array and (position == last or name in out or "_" + name in out):
+                raise FhirXmlError(f"element '{name}' appears more than once (at most one is allowed)", path)
+        last, last_name = position, name
+        _convert_child(child, name, code, element.is_array, out, path, depth + 1, ordered)
     for key in [k for k, v in out.items() if isinstance(v, list) and "_" + k in out and all(x is None for x in v)]:
         del out[key]  # primitives with only id/extension: the JSON form has just the "_name" array
 
 
-def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any]) -> None:
+def _attributes(el: ET.Element, info: TypeInfo, out: dict[str, Any], path: str, primitive: bool) -> None:
+    allowed = _ATTRS[info.name]
+    for key, value in el.attrib.items():
+        if key == "value" and primitive:
+            continue
+        if key not in allowed:
+            raise FhirXmlError(f"unknown attribute '{_local(key)}'", path)
+        if not value.strip():
+            raise FhirXmlError(f"attribute '{key}' is empty (attributes are absent or have a value)", path)
+        out[key] = value
+
+
+def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any], parent: str,
+                   depth: int, ordered: bool) -> None:
     if code == "xhtml":
+        if is_array or name in out:  # pragma: no cover - no repeating xhtml element in R4
+            raise FhirXmlError(f"element '{name}' appears more than once", parent)
         out[name] = _xhtml(child)
         return
+    path = f"{parent}.{name}"
+    if is_array:
+        path += f"[{len(out.get(name) or out.get('_' + name) or ())}]"
     if code in PRIMITIVE_TYPES:
-        _add_primitive(child, name, code, is_array, out)
+        _add_primitive(child, name, code, is_array, out, path, depth, ordered)
         return
     if code in _RESOURCE_TYPES:
-        inner = next((c for c in child if isinstance(c.tag, str)), None)
-        if inner is not None:
-            _add(out, name, element_to_resource(inner), is_array)
+        if child.attrib:
+            raise FhirXmlError(f"unknown attribute '{_local(next(iter(child.attrib)))}'", path)
+        if _is_text(child.text):
+            raise FhirXmlError("text content is not allowed in FHIR elements", path)
+        inner = [c for c in child if c.tag is not _COMMENT]
+        if len(inner) != 1:
+            found = "none" if not inner else f"{len(inner)}"
+            raise FhirXmlError(f"must hold exactly one resource (found {found})", path)
+        if _is_text(inner[0].tail):
+            raise FhirXmlError("text content is not allowed in FHIR elements", path)
+        _add(out, name, element_to_resource(inner[0], path, depth, ordered=ordered), is_array)
         return
+    info = model().type(code)
+    if info is None:  # pragma: no cover - every complex type of the model is known
+        raise FhirXmlError(f"element '{name}' has a type this server does not know ({code})", path)
     obj: dict[str, Any] = {}
-    _fill(child, model().type(code), obj)
+    _children(info)
+    _attributes(child, info, obj, path, False)
+    _fill(child, info, obj, path, depth, ordered)
+    if not obj:
+        raise FhirXmlError("empty element (FHIR elements have a value, children or extensions)", path)
     _add(out, name, obj, is_array)
 
 
 def _xhtml(el: ET.Element) -> str:
     ET.register_namespace("", "http://www.w3.org/1999/xhtml")
-    return ET.tostring(el, encoding="unicode", short_empty_elements=True).strip().replace(" />", "/>")
+    for node in el.iter():
+        if node.tag is _PI:
+            raise FhirXmlError("processing instructions are not allowed in the narrative", "div")
+    tail, el.tail = el.tail, None
+    try:
+        return ET.tostring(el, encoding="unicode", short_empty_elements=True).strip().replace(" />", "/>")
+    finally:
+        el.tail = tail
 
 
 def _add(out: dict[str, Any], name: str, value: Any, is_array: bool) -> None:
@@ -96,11 +298,25 @@ def _add(out: dict[str, Any], name: str, value: Any, is_array: bool) -> None:
         out[name] = value
 
 
-def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any]) -> None:
+_ELEMENT = "Element"
+
+
+def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any], path: str,
+                   depth: int, ordered: bool) -> None:
     raw = child.attrib.get("value")
-    value = None if raw is None else _typed(raw, code)
+    value = None if raw is None else _typed(raw, code, path)
     ext: dict[str, Any] = {}
-    _fill(child, model().type("Element"), ext)
+    if len(child.attrib) > (raw is not None):
+        element_info = model().type(_ELEMENT)
+        assert element_info is not None
+        _children(element_info)
+        _attributes(child, element_info, ext, path, True)
+    if len(child) or _is_text(child.text):
+        element_info = model().type(_ELEMENT)
+        assert element_info is not None
+        _fill(child, element_info, ext, path, depth, ordered)
+    if value is None and not ext:
+        raise FhirXmlError("empty element: a primitive needs a 'value' attribute or extensions", path)
     if not is_array:
         if value is not None:
             out[name] = value
@@ -116,28 +332,38 @@ def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out:
         exts.append(ext or None)
 
 
-def _typed(raw: str, code: str) -> Any:
+def _typed(raw: str, code: str, path: str) -> Any:
+    if raw == "":
+        raise FhirXmlError("the 'value' attribute is empty (attributes are absent or have a value)", path)
     if code == "boolean":
-        return raw == "true"
-    if code in _INTEGER_TYPES:
-        try:
-            return int(raw)
-        except ValueError:
-            return raw
+        if raw == "true":
+            return True
+        if raw == "false":
+            return False
+        raise FhirXmlError(f"'{_shown(raw)}' is not a boolean (true or false)", path)
+    low = _INTEGER_LOW.get(code)
+    if low is not None:
+        if _pattern(code).fullmatch(raw) is None or len(raw) > 12:
+            if _pattern(code).fullmatch(raw) is None:
+                raise FhirXmlError(f"'{_shown(raw)}' is not a valid {code}", path)
+            raise FhirXmlError(f"'{_shown(raw)}' is out of range for {code} ({low} to {INT32_MAX})", path)
+        number = int(raw)
+        if not low <= number <= INT32_MAX:
+            raise FhirXmlError(f"'{raw}' is out of range for {code} ({low} to {INT32_MAX})", path)
+        return number
     if code == "decimal":
+        if _pattern(code).fullmatch(raw) is None:
+            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal", path)
         try:
-            return Decimal(raw)
-        except InvalidOperation:
-            return raw
+            dec = Decimal(raw)
+        except InvalidOperation as e:  # pragma: no cover - the pattern admits only valid decimals
+            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal", path) from e
+        reason = decimal_reason(dec)
+        if reason is not None:
+            raise FhirXmlError(f"decimal '{_shown(raw)}' {reason}", path)
+        return dec
     return raw
 
 
-def _untyped(el: ET.Element) -> Any:
-    """An element the model does not know: its value attribute, or its children as an object."""
-    if "value" in el.attrib and len(el) == 0:
-        return el.attrib["value"]
-    out: dict[str, Any] = {k: v for k, v in el.attrib.items() if k != "value"}
-    for child in el:
-        if isinstance(child.tag, str):
-            _add(out, _local(child.tag), _untyped(child), False)
-    return out
+def _shown(raw: str) -> str:
+    return raw if len(raw) <= 40 else raw[:37] + "..."

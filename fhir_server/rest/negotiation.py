@@ -5,6 +5,7 @@ Also ``_pretty`` (indented output) and the request body size limit.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ JSON_TYPES = frozenset(
 )
 XML_TYPES = frozenset({"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml"})
 JSON_PATCH = "application/json-patch+json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,7 +110,13 @@ def decode_body(kind: str, raw: bytes, what: str = "request body") -> Any:
         try:
             return xml_in.parse_resource(raw)
         except xml_in.FhirXmlError as exc:
-            raise BadRequest(f"The {what} is not a FHIR XML resource: {exc}") from exc
+            expression = [exc.path] if exc.path else None
+            raise BadRequest(f"The {what} is not a FHIR XML resource: {exc}", expression=expression) from exc
+        except RecursionError as exc:
+            raise BadRequest(f"The {what} nests XML too deeply") from exc
+        except Exception as exc:  # hostile input must never become a 500: whatever the XML stack raises
+            log.warning("XML body refused by an unexpected %s: %s", type(exc).__name__, exc)
+            raise BadRequest(f"The {what} could not be read as FHIR XML ({type(exc).__name__})") from exc
     if kind == "json-patch":
         return parse_body(raw, "JSON Patch document")
     return parse_resource(raw)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from fhir_server.fhir.decimals import decimal_reason
 from fhir_server.model import model
 from fhir_server.validation.xhtml import check_xhtml
 
@@ -58,10 +59,10 @@ def _integer(low: int) -> Checker:
 
 
 def _decimal(value: Any) -> str | None:
-    if type(value) is int or type(value) is float:
+    if type(value) is float:
         return None if value == value and value not in (float("inf"), float("-inf")) else "must be finite"
-    if type(value) is Decimal:  # parsed exactly, to keep the precision the client wrote (1.50)
-        return None if value.is_finite() else "must be finite"
+    if type(value) is int or type(value) is Decimal:  # Decimal: parsed exactly, to keep 1.50 as written
+        return decimal_reason(value)  # the range and precision every input format shares
     return "must be a JSON number"
 
 
