@@ -42,6 +42,13 @@ def parse_body(body: bytes, what: str = "request body") -> Any:
         raise BadRequest(f"The {what} is not valid JSON: {exc}") from exc
 
 
+def loads_exact(body: bytes) -> Any:
+    """Parse trusted JSON (stored or just serialised) keeping decimals as written (``1.50`` stays 1.50)."""
+    if _PRECISE.search(body) is None:
+        return orjson.loads(body)
+    return json.loads(body, parse_float=Decimal)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return orjson.Fragment(str(value))

@@ -86,7 +86,7 @@ def _statement(n_operations: int = 0) -> Json:
         "software": {"name": "fhir-server", "version": __version__},
         "implementation": {"description": "FHIR R4 server on PostgreSQL"},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [
             {

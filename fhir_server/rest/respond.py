@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.errors import BadRequest
 from fhir_server.fhir import summary
-from fhir_server.fhir.json import dumps, http_date
+from fhir_server.fhir.json import dumps, http_date, loads_exact
 from fhir_server.formats.xml_out import resource_to_xml
 from fhir_server.interactions.common import Json, Outcome
 from fhir_server.rest.negotiation import Format
@@ -59,10 +58,10 @@ def base_url(request: Request) -> str:
 def fhir_response(body: Any, fmt: Format, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A resource (parsed, or stored JSON bytes) in the negotiated format: JSON or XML, maybe pretty."""
     if fmt.xml:
-        data = orjson.loads(body) if isinstance(body, bytes) else orjson.loads(dumps(body))
+        data = loads_exact(body if isinstance(body, bytes) else dumps(body))
         content = resource_to_xml(data, pretty=fmt.pretty).encode()
     elif isinstance(body, bytes):
-        content = body if not fmt.pretty else dumps(orjson.loads(body), pretty=True)
+        content = body if not fmt.pretty else dumps(loads_exact(body), pretty=True)
     else:
         content = dumps(body, pretty=fmt.pretty)
     return Response(content, status, headers=headers, media_type=fmt.content_type + "; charset=utf-8")
@@ -87,7 +86,7 @@ def shaped(request: Request, resource: Json | bytes) -> Json | bytes:
     names = params.get("_elements")
     if mode is None and names is None:
         return resource
-    data: Json = orjson.loads(resource) if isinstance(resource, bytes) else resource
+    data: Json = loads_exact(resource) if isinstance(resource, bytes) else resource
     if mode is not None:
         if summary.check_summary(mode) == "count":
             raise BadRequest("_summary=count applies to searches, not to a read")
