@@ -37,6 +37,7 @@ _RESOURCE_TYPES = frozenset({"Resource", "DomainResource"})
 MAX_DEPTH = 200  # element nesting; far beyond any real resource, well within Python's stack
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _INTEGER_LOW = {"integer": INT32_MIN, "unsignedInt": 0, "positiveInt": 1}
+_TYPED = frozenset({"boolean", "decimal", *_INTEGER_LOW})  # primitives whose JSON form is not a string
 
 # The XML declaration's encoding, if any (xml.html: the character encoding SHALL be UTF-8).
 _DECLARATION = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
@@ -99,6 +100,8 @@ def parse_resource(text: str | bytes, *, strict_order: bool = True) -> dict[str,
     """
     data = text.encode("utf-8") if isinstance(text, str) else text
     _check_prolog(data)
+    if b"<![CDATA[" in data or b"<!DOCTYPE" in data:
+        _check_markup(data)  # before building the tree: a DTD is refused before any entity is expanded
     builder = ET.TreeBuilder(insert_pis=True)  # processing instructions land in the tree: refused there
     parser = ET.XMLParser(target=builder)
     try:
@@ -106,8 +109,6 @@ def parse_resource(text: str | bytes, *, strict_order: bool = True) -> dict[str,
         root = parser.close()
     except ET.ParseError as e:
         raise FhirXmlError(f"invalid XML: {e}") from e
-    if b"<![CDATA[" in data or b"<!DOCTYPE" in data:
-        _check_markup(data)
     return element_to_resource(root, ordered=strict_order)
 
 
@@ -147,7 +148,7 @@ def _check_markup(data: bytes) -> None:
     parser.StartDoctypeDeclHandler = doctype
     try:
         parser.Parse(data, True)
-    except expat.ExpatError as e:  # pragma: no cover - the document parsed once already
+    except expat.ExpatError as e:
         raise FhirXmlError(f"invalid XML: {e}") from e
 
 
@@ -179,7 +180,7 @@ def _local(tag: str) -> str:
 
 
 def _is_text(s: str | None) -> bool:
-    return s is not None and not s.isspace() and s != ""
+    return bool(s) and not s.isspace()  # type: ignore[union-attr]
 
 
 def _fill(el: ET.Element, info: TypeInfo, out: dict[str, Any], path: str, depth: int, ordered: bool) -> None:
@@ -193,7 +194,8 @@ def _fill(el: ET.Element, info: TypeInfo, out: dict[str, Any], path: str, depth:
     last_name = ""
     for child in el:
         tag = child.tag
-        if _is_text(child.tail):
+        tail = child.tail
+        if tail and not tail.isspace():
             raise FhirXmlError("text content is not allowed in FHIR elements (values go in a 'value' attribute)",
                                path)
         if not isinstance(tag, str):
@@ -248,12 +250,10 @@ def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out:
             raise FhirXmlError(f"element '{name}' appears more than once", parent)
         out[name] = _xhtml(child)
         return
-    path = f"{parent}.{name}"
-    if is_array:
-        path += f"[{len(out.get(name) or out.get('_' + name) or ())}]"
     if code in PRIMITIVE_TYPES:
-        _add_primitive(child, name, code, is_array, out, path, depth, ordered)
+        _add_primitive(child, name, code, is_array, out, parent, depth, ordered)
         return
+    path = _path(parent, name, is_array, out)
     if code in _RESOURCE_TYPES:
         if child.attrib:
             raise FhirXmlError(f"unknown attribute '{_local(next(iter(child.attrib)))}'", path)
@@ -271,8 +271,9 @@ def _convert_child(child: ET.Element, name: str, code: str, is_array: bool, out:
     if info is None:  # pragma: no cover - every complex type of the model is known
         raise FhirXmlError(f"element '{name}' has a type this server does not know ({code})", path)
     obj: dict[str, Any] = {}
-    _children(info)
-    _attributes(child, info, obj, path, False)
+    if child.attrib:
+        _children(info)
+        _attributes(child, info, obj, path, False)
     _fill(child, info, obj, path, depth, ordered)
     if not obj:
         raise FhirXmlError("empty element (FHIR elements have a value, children or extensions)", path)
@@ -301,22 +302,36 @@ def _add(out: dict[str, Any], name: str, value: Any, is_array: bool) -> None:
 _ELEMENT = "Element"
 
 
-def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any], path: str,
+def _path(parent: str, name: str, is_array: bool, out: dict[str, Any]) -> str:
+    """The path of the element about to be added to ``out`` (with its index when it repeats)."""
+    if is_array:
+        return f"{parent}.{name}[{len(out.get(name) or out.get('_' + name) or ())}]"
+    return f"{parent}.{name}"
+
+
+def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out: dict[str, Any], parent: str,
                    depth: int, ordered: bool) -> None:
-    raw = child.attrib.get("value")
-    value = None if raw is None else _typed(raw, code, path)
+    attrib = child.attrib
+    raw = attrib.get("value")
+    value = None
+    if raw is not None:
+        try:
+            value = _typed(raw, code)
+        except FhirXmlError as e:
+            raise FhirXmlError(str(e), _path(parent, name, is_array, out)) from None
     ext: dict[str, Any] = {}
-    if len(child.attrib) > (raw is not None):
+    if len(attrib) > (raw is not None):
         element_info = model().type(_ELEMENT)
         assert element_info is not None
         _children(element_info)
-        _attributes(child, element_info, ext, path, True)
+        _attributes(child, element_info, ext, _path(parent, name, is_array, out), True)
     if len(child) or _is_text(child.text):
         element_info = model().type(_ELEMENT)
         assert element_info is not None
-        _fill(child, element_info, ext, path, depth, ordered)
+        _fill(child, element_info, ext, _path(parent, name, is_array, out), depth, ordered)
     if value is None and not ext:
-        raise FhirXmlError("empty element: a primitive needs a 'value' attribute or extensions", path)
+        raise FhirXmlError("empty element: a primitive needs a 'value' attribute or extensions",
+                           _path(parent, name, is_array, out))
     if not is_array:
         if value is not None:
             out[name] = value
@@ -332,35 +347,36 @@ def _add_primitive(child: ET.Element, name: str, code: str, is_array: bool, out:
         exts.append(ext or None)
 
 
-def _typed(raw: str, code: str, path: str) -> Any:
+def _typed(raw: str, code: str) -> Any:
+    """The JSON value of a primitive's ``value`` attribute; a FhirXmlError (without path) if malformed."""
     if raw == "":
-        raise FhirXmlError("the 'value' attribute is empty (attributes are absent or have a value)", path)
+        raise FhirXmlError("the 'value' attribute is empty (attributes are absent or have a value)")
+    if code not in _TYPED:
+        return raw  # strings, codes, dates...: their formats are the validator's (on the JSON form)
     if code == "boolean":
         if raw == "true":
             return True
         if raw == "false":
             return False
-        raise FhirXmlError(f"'{_shown(raw)}' is not a boolean (true or false)", path)
+        raise FhirXmlError(f"'{_shown(raw)}' is not a boolean (true or false)")
     low = _INTEGER_LOW.get(code)
     if low is not None:
-        if _pattern(code).fullmatch(raw) is None or len(raw) > 12:
-            if _pattern(code).fullmatch(raw) is None:
-                raise FhirXmlError(f"'{_shown(raw)}' is not a valid {code}", path)
-            raise FhirXmlError(f"'{_shown(raw)}' is out of range for {code} ({low} to {INT32_MAX})", path)
-        number = int(raw)
+        if _pattern(code).fullmatch(raw) is None:
+            raise FhirXmlError(f"'{_shown(raw)}' is not a valid {code}")
+        number = int(raw) if len(raw) <= 12 else INT32_MAX + 1  # int() of thousands of digits is refused
         if not low <= number <= INT32_MAX:
-            raise FhirXmlError(f"'{raw}' is out of range for {code} ({low} to {INT32_MAX})", path)
+            raise FhirXmlError(f"'{_shown(raw)}' is out of range for {code} ({low} to {INT32_MAX})")
         return number
     if code == "decimal":
         if _pattern(code).fullmatch(raw) is None:
-            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal", path)
+            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal")
         try:
             dec = Decimal(raw)
         except InvalidOperation as e:  # pragma: no cover - the pattern admits only valid decimals
-            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal", path) from e
+            raise FhirXmlError(f"'{_shown(raw)}' is not a valid decimal") from e
         reason = decimal_reason(dec)
         if reason is not None:
-            raise FhirXmlError(f"decimal '{_shown(raw)}' {reason}", path)
+            raise FhirXmlError(f"decimal '{_shown(raw)}' {reason}")
         return dec
     return raw
 

@@ -224,6 +224,9 @@ MALFORMED: list[bytes] = [
     b"<!DOCTYPE Patient [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>]>"
     b"<Patient xmlns='http://hl7.org/fhir'><name><family value='&b;'/></name></Patient>",  # DTD and entities
     b"<!DOCTYPE Patient SYSTEM 'file:///etc/passwd'><Patient xmlns='http://hl7.org/fhir'/>",
+    b"<!DOCTYPE P [<!ENTITY a0 'lol'>"                                     # a billion laughs
+    + b"".join(b"<!ENTITY a%d '%s'>" % (i, b"&a%d;" % (i - 1) * 10) for i in range(1, 10))
+    + b"]><Patient xmlns='http://hl7.org/fhir'><name><family value='&a9;'/></name></Patient>",
     b"<Patient xmlns='http://hl7.org/fhir'><name><family value='&undefined;'/></name></Patient>",
     b"<Patient xmlns='http://hl7.org/fhir'>" + b"<extension url='http://x'>" * 5000
     + b"</extension>" * 5000 + b"</Patient>",                             # nested too deeply
