@@ -224,6 +224,9 @@ def _fill(el: ET.Element, info: TypeInfo, out: dict[str, Any], path: str, depth:
             if position < last and ordered:
                 raise FhirXmlError(f"element '{name}' is out of order: it must come before '{last_name}'", path)
             if not element.is_array and (position == last or name in out or "_" + name in out):
+                if element.choice and name != last_name:
+                    raise FhirXmlError(f"only one of {element.name}[x] is allowed, found '{last_name}' and "
+                                       f"'{name}'", path)
                 raise FhirXmlError(f"element '{name}' appears more than once (at most one is allowed)", path)
         last, last_name = position, name
         _convert_child(child, name, code, element.is_array, out, path, depth + 1, ordered)

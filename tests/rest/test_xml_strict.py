@@ -149,6 +149,7 @@ def _patient(inner: str) -> str:
     (_patient('<birthDate value="1970-01-01"/><gender value="male"/>'), "Patient", "out of order"),
     (_patient('<name><given value="A"/><family value="B"/></name>'), "Patient.name[0]", "out of order"),
     (_patient('<active value="true"/><active value="false"/>'), "Patient", "more than once"),
+    (_patient('<deceasedBoolean value="true"/><deceasedDateTime value="2020"/>'), "Patient", "only one of deceased[x]"),
     (_patient('<favouriteColour value="blue"/>'), "Patient", "unknown element 'favouriteColour'"),
     (_patient('<name><nickname value="B"/></name>'), "Patient.name[0]", "unknown element 'nickname'"),
     (_patient('<active value="true" colour="red"/>'), "Patient.active", "unknown attribute 'colour'"),
