@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -155,19 +156,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.auth_enabled = False
     if args.demo:
         asyncio.run(load_demo(settings))
+    scheme = "https" if args.ssl_certfile else "http"
     if not settings.auth_enabled:
         print("WARNING: authorization is OFF (--no-auth / FHIR_AUTH_DISABLED=1): every client may read and write "
               "every resource.", file=sys.stderr, flush=True)
-    elif args.demo:
-        from smart_auth.cli import demo_banner
-
-        print(demo_banner(settings, args.host, args.port), flush=True)
     else:
-        print("Authorization is on: get an access token with fhir-server token --scope 'user/*.rs'", flush=True)
+        from smart_auth.cli import default_base, demo_banner, record_serve_base
+
+        base = default_base(settings, args.host, args.port, scheme)
+        record_serve_base(settings, base)  # fhir-server token signs for this base by default
+        token_command = "fhir-server token --scope 'user/*.rs'" + (
+            f" --data-dir {shlex.quote(str(args.data_dir))}" if args.data_dir else "")
+        if args.demo:
+            print(demo_banner(settings, base, token_command), flush=True)
+        else:
+            print(f"Authorization is on: get an access token for {base} with {token_command}", flush=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    scheme = "https" if args.ssl_certfile else "http"
     print(f"FHIR R4 server on {scheme}://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
     options: dict[str, object] = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
                                   **_logging(args, settings)}
