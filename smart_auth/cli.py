@@ -61,7 +61,7 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     us = sub.add_parser("users", help="accounts for the login page: add, list, disable, enable")
     us_sub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     uadd = us_sub.add_parser("add", help="create an account (or change it: password, record, name, email, role)")
-    uadd.add_argument("username")
+    uadd.add_argument("username", help="the sign-in name (an existing account is changed)")
     uadd.add_argument("--password", default=None, help="the password (default: read from stdin; '-' for none, "
                       "with --email: an invitation link is sent)")
     uadd.add_argument("--fhir-user", default=None, help="its FHIR resource, e.g. Practitioner/123 or Patient/456")
@@ -76,10 +76,10 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     for action in ("disable", "enable"):
         switch = us_sub.add_parser(action, help=("turn an account off: its sessions end and their tokens are revoked"
                                                  if action == "disable" else "turn an account on again"))
-        switch.add_argument("username")
+        switch.add_argument("username", help="the account's sign-in name")
         database_options(switch)
     reset_mfa = us_sub.add_parser("reset-mfa", help="forget an account's authenticator (a lost phone)")
-    reset_mfa.add_argument("username")
+    reset_mfa.add_argument("username", help="the account's sign-in name")
     database_options(reset_mfa)
 
     tok = sub.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -186,3 +187,29 @@ def test_killed_serve_leaves_no_postgres_behind_after_the_next_serve(tmp_path: P
     finally:
         for pid in _postgres_of(data):  # never leave a server behind, even when the test fails
             os.kill(pid, signal.SIGINT)
+
+
+def _subcommands(p: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(path, p)]
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _subcommands(child, f"{path} {name}")
+    return found
+
+
+def test_every_subcommand_and_option_has_help() -> None:
+    """`COMMAND --help` says what the command does and what each of its arguments means."""
+    from conformance.runner.cli import parser as conformance_parser
+    from fhir_server.cli import parser
+
+    for path, p in _subcommands(parser(), "fhir-server") + _subcommands(conformance_parser(), "fhir-conformance"):
+        if path not in ("fhir-server fhirpath",):  # fhirpath has its own parser (checked below)
+            assert p.description, f"{path} --help has no description"
+        for action in p._actions:
+            if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction | argparse._VersionAction):
+                assert action.help, f"{path}: {action.option_strings or action.dest} has no help text"
+    for command in ("reindex", "migrate", "launch"):
+        out = _run(command, "--help").stdout
+        assert out.count("\n\n") >= 2 and "options:" in out  # usage, description, options
+    assert "expression" in _run("fhirpath", "--help").stdout
