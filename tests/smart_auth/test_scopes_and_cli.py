@@ -139,6 +139,7 @@ def test_token_without_flags_works_on_any_port(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/Patient", headers=bearer(token)).status_code == 200
         other_host = httpx.get(f"{base}/Patient", headers=bearer(token, Host=f"localhost:{port}"))
         assert other_host.status_code == 401
+        assert "another FHIR base URL" in other_host.json()["issue"][0]["diagnostics"]
         # the command serve printed, as printed
         hint = next(line for line in log.read_text().splitlines() if "fhir-server token" in line)
         assert base in hint
