@@ -45,6 +45,7 @@ environment:
   FHIR_AUTH_ADMIN_TOKEN  bearer token for dynamic client registration and the EHR launch endpoint
   FHIR_LOG_LEVEL, FHIR_LOG_FORMAT (json|text), FHIR_ACCESS_LOG=1   logging (default WARNING, json, no access log)
   OTEL_EXPORTER_OTLP_ENDPOINT  send OpenTelemetry traces (OTLP/HTTP) there; unset = no tracing
+  FHIR_METRICS_TOKEN   /metrics answers only this Bearer token (default: /metrics is public)
 """
 
 
