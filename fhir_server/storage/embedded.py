@@ -3,12 +3,14 @@
 ``pgserver`` keeps one server per data directory and counts the processes that use it, so
 ``fhir-server serve`` and ``fhir-server load`` can share a running embedded server; the last
 process to leave stops it. A process that died without its exit handler (SIGKILL, a crash)
-stays in pgserver's list of users, and then nobody would ever be last: ``start_embedded`` first
-drops such dead processes from the list (``prune_dead_users``).
+stays in pgserver's list of users, and then nobody would ever be last: ``start_embedded`` drops
+such dead processes from the list (``prune_dead_users``) before joining, and again at exit, just
+before pgserver's exit handler decides whether this process is the last one.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -77,6 +79,7 @@ def start_embedded(data_dir: Path, cleanup: str = "stop") -> str:
     prune_dead_users(data_dir / "pg")
     server = pgserver.get_server(  # type: ignore[attr-defined]
         data_dir / "pg", cleanup_mode=cleanup)
+    atexit.register(prune_dead_users, data_dir / "pg")  # runs before pgserver's handler (registered earlier)
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()

@@ -213,3 +213,25 @@ def test_every_subcommand_and_option_has_help() -> None:
         out = _run(command, "--help").stdout
         assert out.count("\n\n") >= 2 and "options:" in out  # usage, description, options
     assert "expression" in _run("fhirpath", "--help").stdout
+
+
+def test_the_last_live_process_stops_postgres_when_another_user_was_killed(tmp_path: Path) -> None:
+    """Two serve processes share the embedded PostgreSQL; one is killed with SIGKILL; the other, ending
+    normally, is the last live user and stops the server."""
+    import signal
+
+    data = tmp_path / "data"
+    try:
+        killed = _start_serve(data, _free_port())
+        survivor = _start_serve(data, _free_port())
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+        survivor.terminate()
+        assert survivor.wait(60) == 0
+        deadline = time.time() + 30
+        while _postgres_of(data) and time.time() < deadline:
+            time.sleep(0.3)
+        assert _postgres_of(data) == []
+    finally:
+        for pid in _postgres_of(data):  # never leave a server behind, even when the test fails
+            os.kill(pid, signal.SIGINT)
