@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ environment:
   FHIR_AUTH_ADMIN_TOKEN  bearer token for dynamic client registration and the EHR launch endpoint
   FHIR_LOG_LEVEL, FHIR_LOG_FORMAT (json|text), FHIR_ACCESS_LOG=1   logging (default WARNING, json, no access log)
   OTEL_EXPORTER_OTLP_ENDPOINT  send OpenTelemetry traces (OTLP/HTTP) there; unset = no tracing
+  FHIR_METRICS_TOKEN   /metrics answers only this Bearer token (default: /metrics is public)
 """
 
 
@@ -80,12 +82,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fhir-server {__version__} (FHIR 4.0.1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the FHIR server (the FHIR base is the root: /Patient, /metadata)")
+    serve = sub.add_parser(
+        "serve", help="run the FHIR server (the FHIR base is the root: /Patient, /metadata)",
+        description="Run the FHIR R4 server. It applies database migrations first and, without DATABASE_URL, "
+        "starts (or joins) the embedded PostgreSQL in --data-dir. Authorization (SMART on FHIR) is on: get a "
+        "token with 'fhir-server token'; it is signed for the base URL serve prints, so clients must use that "
+        "URL exactly (or set --base-url, which production deployments should do).")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     serve.add_argument("--demo", action="store_true",
-                       help="load the demo data (50 Synthea patients, ~9,300 resources) once before serving")
-    serve.add_argument("--base-url", default=None, help="public base URL (default: $FHIR_BASE_URL or from requests)")
+                       help="load the demo data (50 Synthea patients, 9,510 resources) once before serving")
+    serve.add_argument("--base-url", default=None,
+                       help="public base URL, e.g. https://fhir.example.org (default: $FHIR_BASE_URL, else taken "
+                       "from each request's Host header; set it in production)")
     serve.add_argument("--access-log", action="store_true",
                        help="log one line per request (method, path, FHIR interaction, status, duration, request id)")
     serve.add_argument("--log-format", choices=("json", "text"), default=None,
@@ -98,7 +107,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     _database_options(serve)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations (serve does this too) and exit")
+    migrate = sub.add_parser(
+        "migrate", help="apply database migrations (serve does this too) and exit",
+        description="Create or upgrade the database schema, then exit. Safe to run while servers run and from "
+        "several processes at once; serve, load and the other commands do it themselves, so this is for "
+        "deployments that upgrade the schema as a separate step.")
     _database_options(migrate)
 
     load = sub.add_parser(
@@ -107,13 +120,17 @@ def parser() -> argparse.ArgumentParser:
         "Transaction Bundles are atomic; batch Bundles, NDJSON lines and single resources are written "
         "one by one (PUT when they carry an id, POST when not). Works while 'serve' is running.",
     )
-    load.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    load.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                      help="a .json/.ndjson file (optionally .gz) or a folder searched for them")
     load.add_argument("--concurrency", type=int, default=4, help="files loaded at once (default 4)")
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     _database_options(load)
 
-    reindex = sub.add_parser("reindex", help="rebuild the search indexes of stored resources (after adding a "
-                             "SearchParameter or upgrading)")
+    reindex = sub.add_parser(
+        "reindex", help="rebuild the search indexes of stored resources (after adding a SearchParameter or upgrading)",
+        description="Recompute the search index entries of the stored resources (all types, or those given with "
+        "--type), e.g. after creating a SearchParameter resource or upgrading the server; new writes are "
+        "indexed as they happen. Works while 'serve' is running; POST [base]/$reindex does the same over HTTP.")
     reindex.add_argument("--type", action="append", dest="types", metavar="TYPE",
                          help="only this resource type (repeatable; default: all types)")
     _database_options(reindex)
@@ -126,7 +143,20 @@ def parser() -> argparse.ArgumentParser:
     from smart_auth.cli import add_commands
 
     add_commands(sub, _database_options)
+    _describe_subcommands(p)
     return p
+
+
+def _describe_subcommands(p: argparse.ArgumentParser) -> None:
+    """Give every subcommand without a description its one-line help as one, so ``COMMAND --help`` says what it does."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    text = str(helps[name])
+                    child.description = text[0].upper() + text[1:] + "."
+                _describe_subcommands(child)
 
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!MD5:!DSS"
@@ -155,19 +185,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.auth_enabled = False
     if args.demo:
         asyncio.run(load_demo(settings))
+    scheme = "https" if args.ssl_certfile else "http"
     if not settings.auth_enabled:
         print("WARNING: authorization is OFF (--no-auth / FHIR_AUTH_DISABLED=1): every client may read and write "
               "every resource.", file=sys.stderr, flush=True)
-    elif args.demo:
-        from smart_auth.cli import demo_banner
-
-        print(demo_banner(settings, args.host, args.port), flush=True)
     else:
-        print("Authorization is on: get an access token with fhir-server token --scope 'user/*.rs'", flush=True)
+        from smart_auth.cli import default_base, demo_banner, record_serve_base
+
+        base = default_base(settings, args.host, args.port, scheme)
+        record_serve_base(settings, base)  # fhir-server token signs for this base by default
+        token_command = "fhir-server token --scope 'user/*.rs'" + (
+            f" --data-dir {shlex.quote(str(args.data_dir))}" if args.data_dir else "")
+        if args.demo:
+            print(demo_banner(settings, base, token_command), flush=True)
+        else:
+            print(f"Authorization is on: get an access token for {base} with {token_command}", flush=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally then, so the embedded
     # PostgreSQL is stopped by its exit handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    scheme = "https" if args.ssl_certfile else "http"
     print(f"FHIR R4 server on {scheme}://{args.host}:{args.port}/ (CapabilityStatement at /metadata)", flush=True)
     options: dict[str, object] = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
                                   **_logging(args, settings)}

@@ -49,6 +49,7 @@ class Settings:
     access_log: bool = False  # FHIR_ACCESS_LOG=1 or serve --access-log: one log line per request
     log_format: str = "json"  # FHIR_LOG_FORMAT or serve --log-format: json | text
     otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: send OpenTelemetry traces there (OTLP/HTTP)
+    metrics_token: str | None = None  # FHIR_METRICS_TOKEN: /metrics needs "Authorization: Bearer" it; None → public
     # AI operations ($summarize, $triage): no key → the offline (template) summarizer and rule-only triage
     openai_api_key: str | None = None  # OPENAI_API_KEY
     openai_base_url: str | None = None  # OPENAI_BASE_URL: any OpenAI-compatible endpoint; None → api.openai.com
@@ -102,6 +103,7 @@ class Settings:
             access_log=os.environ.get("FHIR_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
             log_format=(os.environ.get("FHIR_LOG_FORMAT") or "json").lower(),
             otel_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            metrics_token=os.environ.get("FHIR_METRICS_TOKEN") or None,
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             openai_model=os.environ.get("OPENAI_MODEL") or "gpt-4o-mini",

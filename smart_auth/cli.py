@@ -4,6 +4,10 @@
 They work on the server's database directly (the operator has it), so they also work while
 ``serve`` runs. ``token`` mints a signed access token without any OAuth flow — for scripts, tests
 and first steps — and ``launch`` issues an EHR launch value as an EHR session would.
+
+An access token is bound to one FHIR base URL (its ``iss`` and ``aud``). ``serve`` records the base
+URL it announces in the database (``record_serve_base``), and ``token`` signs for that one unless
+``--base-url`` or ``$FHIR_BASE_URL`` says otherwise, so tokens work whatever port ``serve`` uses.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from smart_auth.tokens import Grant, Issuer
 Conn = psycopg.AsyncConnection[Any]
 DEMO_CLIENT = "demo-app"
 DEMO_REDIRECT = "http://127.0.0.1:9000/callback"
+SERVE_BASE_KEY = "serve_base_url"  # server_info key: the base URL the last started serve announced
 
 
 def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -56,7 +61,7 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     us = sub.add_parser("users", help="accounts for the login page: add, list, disable, enable")
     us_sub = us.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     uadd = us_sub.add_parser("add", help="create an account (or change it: password, record, name, email, role)")
-    uadd.add_argument("username")
+    uadd.add_argument("username", help="the sign-in name (an existing account is changed)")
     uadd.add_argument("--password", default=None, help="the password (default: read from stdin; '-' for none, "
                       "with --email: an invitation link is sent)")
     uadd.add_argument("--fhir-user", default=None, help="its FHIR resource, e.g. Practitioner/123 or Patient/456")
@@ -71,25 +76,36 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     for action in ("disable", "enable"):
         switch = us_sub.add_parser(action, help=("turn an account off: its sessions end and their tokens are revoked"
                                                  if action == "disable" else "turn an account on again"))
-        switch.add_argument("username")
+        switch.add_argument("username", help="the account's sign-in name")
         database_options(switch)
     reset_mfa = us_sub.add_parser("reset-mfa", help="forget an account's authenticator (a lost phone)")
-    reset_mfa.add_argument("username")
+    reset_mfa.add_argument("username", help="the account's sign-in name")
     database_options(reset_mfa)
 
-    tok = sub.add_parser("token", help="mint a signed access token (an operator tool for scripts and tests)")
+    tok = sub.add_parser(
+        "token", help="mint a signed access token (an operator tool for scripts and tests)",
+        description="Print a signed access token, as the token endpoint would issue it, without any OAuth flow. "
+        "A token is valid only for the FHIR base URL it names: by default the one the last 'fhir-server serve' "
+        "on this database announced (use the same --data-dir or DATABASE_URL). Clients must reach the server "
+        "under exactly that URL (127.0.0.1 and localhost are different bases).")
     tok.add_argument("--scope", required=True, help="e.g. 'user/*.rs' or 'patient/*.rs' (with --patient)")
     tok.add_argument("--patient", default=None, help="the patient in context (for patient/ scopes)")
     tok.add_argument("--user", default=None, help="an account (its fhirUser goes into the token)")
     tok.add_argument("--client", default="fhir-server-cli", help="the client_id claim")
     tok.add_argument("--expires-in", type=int, default=3600, help="lifetime in seconds (default 3600)")
-    tok.add_argument("--base-url", default=None, help=f"the FHIR base URL the token is for "
-                     f"(default: $FHIR_BASE_URL or http://127.0.0.1:{DEFAULT_PORT})")
+    tok.add_argument("--base-url", default=None, help=f"the FHIR base URL the token is for (default: "
+                     f"$FHIR_BASE_URL, else the URL serve announced, else http://127.0.0.1:{DEFAULT_PORT})")
     database_options(tok)
 
-    la = sub.add_parser("launch", help="issue an EHR launch value (what an EHR session passes to a SMART app)")
-    la.add_argument("--patient", default=None)
-    la.add_argument("--encounter", default=None)
+    la = sub.add_parser(
+        "launch", help="issue an EHR launch value (what an EHR session passes to a SMART app)",
+        description="Print an opaque launch value for a SMART EHR launch: open the app's launch URL with "
+        "?iss=[base]&launch=VALUE; when the app asks for the launch scope, the token response carries this "
+        "context (patient, encounter, fhirContext). The value is valid for an hour.")
+    la.add_argument("--patient", default=None, metavar="ID",
+                    help="the Patient id in context (the token response's 'patient'; for launch/patient)")
+    la.add_argument("--encounter", default=None, metavar="ID",
+                    help="the Encounter id in context (the token response's 'encounter'; for launch/encounter)")
     la.add_argument("--context", action="append", default=[], help="fhirContext reference Type/id (repeatable)")
     la.add_argument("--client", default=None, help="only this client_id may use it")
     database_options(la)
@@ -156,17 +172,37 @@ async def _users(conn: Conn, args: argparse.Namespace, settings: Settings) -> in
     user = await users.get_user(conn, args.username)
     if password is None and user is not None and user.email:
         operator = SimpleNamespace(config=config, mailer=make_mailer(config))
-        await accounts.send_reset(operator, conn, default_base(settings), user, invite=True)
+        await accounts.send_reset(operator, conn, await operator_base(conn, settings), user, invite=True)
         print(f"user '{args.username}' saved; an invitation to choose a password was sent to {user.email}")
         return 0
     print(f"user '{args.username}' saved")
     return 0
 
 
-def default_base(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+def default_base(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT, scheme: str = "http") -> str:
+    """The base URL ``serve`` announces: the configured one, else the listen address (loopback for "any")."""
     if settings.base_url:
         return settings.base_url
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
+def record_serve_base(settings: Settings, base: str) -> None:
+    """Remember the base URL ``serve`` announces, for ``token`` and other operator commands."""
+    assert settings.database_url
+    migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO server_info (key, value) VALUES (%s, %s) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (SERVE_BASE_KEY, base))
+
+
+async def operator_base(conn: Conn, settings: Settings) -> str:
+    """The base URL for tokens and links: $FHIR_BASE_URL, else what serve announced, else the default."""
+    if settings.base_url:
+        return settings.base_url
+    cur = await conn.execute("SELECT value FROM server_info WHERE key = %s", (SERVE_BASE_KEY,))
+    row = await cur.fetchone()
+    return str(row[0]) if row else default_base(settings)
 
 
 async def mint(conn: Conn, settings: Settings, scope: str, base: str, seconds: int, patient: str | None = None,
@@ -188,7 +224,7 @@ async def mint(conn: Conn, settings: Settings, scope: str, base: str, seconds: i
 
 
 async def _token(conn: Conn, args: argparse.Namespace, settings: Settings) -> int:
-    base = (args.base_url or "").rstrip("/") or default_base(settings)
+    base = (args.base_url or "").rstrip("/") or await operator_base(conn, settings)
     print(await mint(conn, settings, args.scope, base, args.expires_in, args.patient, args.user, args.client))
     return 0
 
@@ -202,7 +238,7 @@ async def _launch(conn: Conn, args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
-async def _demo(conn: Conn, settings: Settings, base: str) -> list[str]:
+async def _demo(conn: Conn, settings: Settings, base: str, token_command: str) -> list[str]:
     if await clients.get(conn, DEMO_CLIENT) is None:
         await clients.register(conn, Client(DEMO_CLIENT, "Demo SMART app", "public", "none",
                                             clients.DEFAULT_SCOPE["public"], [DEMO_REDIRECT]))
@@ -211,22 +247,22 @@ async def _demo(conn: Conn, settings: Settings, base: str) -> list[str]:
     token = await mint(conn, settings, "user/*.cruds", base, 12 * 3600, username="demo", client_id=DEMO_CLIENT)
     return [
         "Authorization is on (SMART App Launch 2.x; discovery at /.well-known/smart-configuration).",
-        "A demo access token (user/*.cruds, valid 12 hours) for curl and scripts:",
+        f"A demo access token (user/*.cruds, valid 12 hours) for curl and scripts, valid at {base} "
+        "(use that URL exactly; localhost is not 127.0.0.1):",
         f"  export TOKEN={token}",
-        f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?family=koepp'",
-        "More tokens: fhir-server token --scope 'user/*.rs'   (same --data-dir as serve)",
+        f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?family=koepp&_elements=id'",
+        f"More tokens (for {base}): {token_command}",
         f"Demo SMART app: client_id {DEMO_CLIENT} (public, PKCE S256), redirect_uri {DEMO_REDIRECT}; "
         f"sign in as demo / {password}",
     ]
 
 
-def demo_banner(settings: Settings, host: str, port: int) -> str:
+def demo_banner(settings: Settings, base: str, token_command: str) -> str:
     """Make sure the demo client and account exist; the lines telling a newcomer how to get in."""
     assert settings.database_url
-    base = default_base(settings, host, port)
 
     async def go() -> list[str]:
         async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
-            return await _demo(conn, settings, base)
+            return await _demo(conn, settings, base, token_command)
 
     return "\n".join(asyncio.run(go()))

@@ -89,6 +89,10 @@ class SmartAuth:
             claims = tokens.verify(self.ring, token, base)
         except jwt.ExpiredSignatureError:
             raise _unauthorized("The access token has expired", "invalid_token") from None
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as exc:
+            raise _unauthorized(f"The access token is not valid here ({exc}): it was issued for another FHIR base "
+                                "URL; use the server's URL exactly as the token names it (localhost is not "
+                                "127.0.0.1)", "invalid_token") from None
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"The access token is not valid here ({exc})", "invalid_token") from None
         principal = Principal.from_claims(claims)

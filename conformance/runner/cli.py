@@ -37,21 +37,32 @@ SUITES: dict[str, Callable[[Run], None]] = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fhir-conformance", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="test a FHIR server")
+    p = argparse.ArgumentParser(prog="fhir-conformance", description=__doc__.split("\n\n")[0].replace("``", ""),
+                                epilog=__doc__.split("\n\n")[-1].strip())
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser(
+        "run", help="test a FHIR server",
+        description="Run the conformance suites (all by default) and any TestScripts against a FHIR server, "
+        "print a summary, and optionally write JUnit XML and an HTML report. Authenticate with a ready "
+        "--token, or as a SMART Backend Services client (--client-id, --private-key).")
     r.add_argument("--base", required=True, help="the FHIR base URL")
     auth = r.add_mutually_exclusive_group()
     auth.add_argument("--token", help="a Bearer access token")
     auth.add_argument("--client-id", help="a SMART backend client id (with --private-key)")
     r.add_argument("--private-key", type=Path, help="PEM RSA key of the backend client (RS384)")
     r.add_argument("--kid", help="the key id to put in the assertion's header")
-    r.add_argument("--scope", default="system/*.cruds", help="scopes to ask for (backend services)")
-    r.add_argument("--suite", default=",".join(SUITES), help=f"comma-separated: {', '.join(SUITES)}")
-    r.add_argument("--testscript", type=Path, action="append", default=[], help="a TestScript (JSON) to run")
+    r.add_argument("--scope", default="system/*.cruds",
+                   help="scopes to ask for (backend services; default system/*.cruds)")
+    r.add_argument("--suite", default=",".join(SUITES), help=f"comma-separated: {', '.join(SUITES)} (default: all)")
+    r.add_argument("--testscript", type=Path, action="append", default=[],
+                   help="a TestScript (JSON) to run (repeatable)")
     r.add_argument("--junit", type=Path, help="write JUnit XML here")
     r.add_argument("--html", type=Path, help="write the HTML report here")
-    h = sub.add_parser("hl7-cases", help="agreement with HL7's reference validator")
+    h = sub.add_parser(
+        "hl7-cases", help="agreement with HL7's reference validator",
+        description="Validate the test cases of HL7's reference validator (a folder with its manifest, or a "
+        "packed file) with this server's validator; report where both agree (per step and per case) and "
+        "each step where they do not.")
     h.add_argument("--dir", type=Path, help="a validator test-case folder with its manifest")
     h.add_argument("--pack", type=Path, help="a packed case file (conformance.hl7.pack)")
     h.add_argument("--pack-to", type=Path, help="write the cases read from --dir to this packed file")

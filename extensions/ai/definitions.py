@@ -45,7 +45,8 @@ SUMMARIZE: Json = {
            "appointments) from this date; active problems, allergies and current medications are always kept"),
         _p("end", "in", 0, "1", "date", "Events up to this date"),
         _p("audience", "in", 0, "1", "code", "clinician (default) or patient (plain language)"),
-        _p("mode", "in", 0, "1", "code", "auto (default: the model when configured), model, or offline"),
+        _p("mode", "in", 0, "1", "code", "auto (default: the model when configured), model, or offline; "
+           "model on a server without a configured model (OPENAI_API_KEY) answers 501"),
         _p("persist", "in", 0, "1", "boolean", "Store the Composition and the Provenance (POST only)"),
         _p("shiftDates", "in", 0, "1", "boolean", "Shift every date sent to the model by a random number of "
            "days (shifted back in the answer)"),
@@ -82,7 +83,8 @@ TRIAGE: Json = {
     "instance": True,
     "parameter": [
         _p("symptoms", "in", 1, "1", "string", "The symptoms in the patient's own words"),
-        _p("mode", "in", 0, "1", "code", "auto (default), model, or offline (rules only)"),
+        _p("mode", "in", 0, "1", "code", "auto (default), model, or offline (rules only); model on a server "
+           "without a configured model (OPENAI_API_KEY) answers 501"),
         _p("careLevel", "out", 1, "1", "code", "emergency | urgent | routine | self-care"),
         _p("emergency", "out", 1, "1", "boolean", "A red flag or the model calls for emergency care"),
         _p("redFlag", "out", 0, "*", "string", "The red-flag rules that matched"),

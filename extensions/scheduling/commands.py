@@ -25,15 +25,18 @@ def add_commands(sub: Any, database_options: Callable[[argparse.ArgumentParser],
     group.add_argument("--specialty", help="ZocDoc specialty id (sp_...)")
     group.add_argument("--visit-reason", help="ZocDoc visit reason id (pc_...)")
     zd.add_argument("--days", type=int, default=14, help="days of availability to import (default 14)")
-    zd.add_argument("--patient-type", choices=("new", "existing"), default="new")
+    zd.add_argument("--patient-type", choices=("new", "existing"), default="new",
+                    help="availability for new or existing patients of the provider (default new)")
     database_options(zd)
 
     imp = sub.add_parser("import", help="import places (Google Maps) or a legacy database")
     imp_sub = imp.add_subparsers(dest="import_source", metavar="SOURCE", required=True)
     places = imp_sub.add_parser("places", help="Google Places around a point → Location + Organization "
                                 "(needs GOOGLE_MAPS_API_KEY)")
-    places.add_argument("--near", required=True, metavar="LAT,LONG")
-    places.add_argument("--radius", type=float, required=True, metavar="METRES", help="at most 50000")
+    places.add_argument("--near", required=True, metavar="LAT,LONG",
+                        help="the centre, in decimal degrees, e.g. 40.72,-74.00")
+    places.add_argument("--radius", type=float, required=True, metavar="METRES",
+                        help="search radius in metres (at most 50000)")
     places.add_argument("--type", dest="place_type", default=None, help="a place type, e.g. hospital, doctor")
     places.add_argument("--query", default=None, help="a Text Search instead of a Nearby Search")
     places.add_argument("--api", choices=("new", "legacy"), default="new",

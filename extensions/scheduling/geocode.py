@@ -29,11 +29,13 @@ from mappers.http import ExternalError
 
 _PARAMS = [("force", "in", 0, "1", "boolean", "Geocode again even where a position is already set"),
            ("return", "out", 1, "1", "Resource", "The resource with its position(s)")]
-INSTANCE_DEF = definition("geocode", "Geocode", "Set positions from addresses (Google Geocoding).",
+NO_KEY = (" An address not yet in the server's cache needs Google Maps: without GOOGLE_MAPS_API_KEY on the "
+          "server the answer is 503.")
+INSTANCE_DEF = definition("geocode", "Geocode", "Set positions from addresses (Google Geocoding)." + NO_KEY,
                           type_level=False, instance=True, affects_state=True, parameters=_PARAMS,
                           resource="Location")
 INSTANCE_DEF["resource"] = ["Location", "Patient"]
-SYSTEM_DEF = definition("geocode", "Geocode address", "Coordinates of an address (Google Geocoding).",
+SYSTEM_DEF = definition("geocode", "Geocode address", "Coordinates of an address (Google Geocoding)." + NO_KEY,
                         type_level=False, instance=False, affects_state=False, resource="Location", parameters=[
                             ("address", "in", 1, "1", "string", "The address, on one line"),
                             ("latitude", "out", 0, "1", "decimal", "Latitude (WGS84)"),

@@ -32,7 +32,7 @@ def install(app: Any, settings: Settings) -> Observability:
     from fhir_server.observability import logs
     from fhir_server.observability.middleware import Observability, ObservabilityMiddleware
 
-    state = Observability(settings.access_log, settings.otel_endpoint)
+    state = Observability(settings.access_log, settings.otel_endpoint, settings.metrics_token)
     app.state.observability = state
     if settings.access_log:
         logs.enable_access_log()

@@ -6,12 +6,15 @@ is counted and carries its request id too). Per request it: takes the client's `
 after the response, labels the request from the route the router matched and counts it; writes
 the access line when the access log is on; ends the request's span when tracing is on. It also
 answers ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json`` itself, before
-authorization, auditing and routing (probes and scrapes carry no token and no health data).
+authorization, auditing and routing (probes and scrapes carry no SMART token and no health data).
+``/metrics`` is public unless ``FHIR_METRICS_TOKEN`` is set: then a scrape must present it as a
+Bearer token (Prometheus ``authorization: {credentials: …}``), compared in constant time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 from collections.abc import Awaitable, Callable
 from random import getrandbits
@@ -51,8 +54,9 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
 class Observability:
     """What the middleware of one app needs: its settings, tracer, metrics publisher and OpenAPI cache."""
 
-    def __init__(self, access_log: bool, otel_endpoint: str | None) -> None:
+    def __init__(self, access_log: bool, otel_endpoint: str | None, metrics_token: str | None = None) -> None:
         self.access_log = access_log
+        self.metrics_token = metrics_token.encode() if metrics_token else None
         self.tracing = Tracing(otel_endpoint) if otel_endpoint else None
         self.publisher: metrics.PoolPublisher | None = None
         self.openapi = OpenApiCache()
@@ -74,6 +78,14 @@ class Observability:
         return Response(dumps(body), status, media_type=media, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, scope: Scope) -> Response:
+        if self.metrics_token is not None:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, credentials = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self.metrics_token):
+                issue = {"severity": "error", "code": "login",
+                         "diagnostics": "/metrics needs the metrics token (FHIR_METRICS_TOKEN) as a Bearer token"}
+                return Response(dumps(operation_outcome([issue])), 401, media_type=OUTCOME_MEDIA,
+                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(await metrics.exposition(self.publisher), 200, media_type=metrics.CONTENT_TYPE)
 
     async def openapi_json(self, scope: Scope) -> Response:
@@ -83,7 +95,7 @@ class Observability:
         body = self.openapi.cached(registry, n_operations, base)
         if body is None:  # a few hundred milliseconds of building: off the event loop
             body = await asyncio.to_thread(self.openapi.render, registry, n_operations, base, capability_statement,
-                                           getattr(state, "auth", None) is not None)
+                                           getattr(state, "auth", None) is not None, self.metrics_token is not None)
         return Response(body, 200, media_type="application/json")
 
     def started(self, app: Any) -> None:

@@ -55,6 +55,7 @@ class _Builder:
         self.paths: Json = {}
         self.parameters: Json = dict(PARAMETERS)
         self.secured = secured
+        self.metrics_token = False  # /metrics needs FHIR_METRICS_TOKEN
 
     def search_params(self, entries: list[Json]) -> list[Json]:
         """A type's search parameters; those every type shares (``_id``…) are one component each."""
@@ -205,6 +206,8 @@ class _Builder:
                 for method, operation in self.paths[path].items():
                     if method != "parameters":
                         operation["security"] = []
+        if self.metrics_token:
+            self.paths["/metrics"]["get"]["security"] = [{"metricsToken": []}]
 
 
 def _inputs(op: operations.Operation) -> list[Json]:
@@ -235,9 +238,10 @@ def _input_param(param: Json) -> Json:
             "description": str(param.get("documentation", ""))[:500], "schema": schema}
 
 
-def build(statement: Json, base: str, *, secured: bool) -> Json:
+def build(statement: Json, base: str, *, secured: bool, metrics_token: bool = False) -> Json:
     """The OpenAPI document of the server whose CapabilityStatement this is."""
     b = _Builder(statement, secured)
+    b.metrics_token = metrics_token
     b.system_paths()
     for entry in b.rest.get("resource", []):
         b.resource_paths(entry)
@@ -258,6 +262,9 @@ def build(statement: Json, base: str, *, secured: bool) -> Json:
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "SMART App Launch access token (discovery: /.well-known/smart-configuration)"}}
         doc["security"] = [{"smart": []}]
+    if metrics_token:
+        doc["components"].setdefault("securitySchemes", {})["metricsToken"] = {
+            "type": "http", "scheme": "bearer", "description": "The server's FHIR_METRICS_TOKEN"}
     return doc
 
 
@@ -274,9 +281,10 @@ class OpenApiCache:
             return None
         return self._rendered.get(base)
 
-    def render(self, registry: object, n_operations: int, base: str, statement: Any, secured: bool) -> bytes:
+    def render(self, registry: object, n_operations: int, base: str, statement: Any, secured: bool,
+               metrics_token: bool = False) -> bytes:
         """Build (``statement(base)`` gives the CapabilityStatement), serialise and keep the document."""
-        found = orjson.dumps(build(statement(base), base, secured=secured))
+        found = orjson.dumps(build(statement(base), base, secured=secured, metrics_token=metrics_token))
         if registry is not self._registry or n_operations != self._operations:
             self._registry, self._operations, self._rendered = registry, n_operations, {}
         if len(self._rendered) < 16:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -131,3 +132,106 @@ def test_reindex_command(tmp_path: Path) -> None:
     assert result.returncode == 0 and "re-indexed 1 resources" in result.stdout
     bad = _run("reindex", "--type", "Nope", "--data-dir", str(data))
     assert bad.returncode == 2 and "Nope" in bad.stderr
+
+
+def _start_serve(data: Path, port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen([*CLI, "serve", "--data-dir", str(data), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    deadline = time.time() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=5).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        assert time.time() < deadline and server.poll() is None, "serve did not start"
+        time.sleep(0.3)
+
+
+def _postgres_of(data: Path) -> list[int]:
+    """The postgres processes whose data directory is ``data``/pg."""
+    import psutil
+
+    pgdata = str((data / "pg").resolve())
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and any(pgdata in part for part in cmdline):
+            found.append(proc.pid)
+    return found
+
+
+def test_killed_serve_leaves_no_postgres_behind_after_the_next_serve(tmp_path: Path) -> None:
+    """serve killed with SIGKILL cannot stop its embedded PostgreSQL; the next serve on that data
+    directory joins it and, when it ends normally, is the last user and stops it."""
+    import signal
+
+    data = tmp_path / "data"
+    try:
+        first = _start_serve(data, _free_port())
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        assert _postgres_of(data), "the killed server's PostgreSQL is expected to survive it"
+        assert first.pid in json.loads((data / "pg" / ".handle_pids.json").read_text())
+        second = _start_serve(data, _free_port())
+        try:
+            assert first.pid not in json.loads((data / "pg" / ".handle_pids.json").read_text())
+        finally:
+            second.terminate()
+            assert second.wait(60) == 0
+        deadline = time.time() + 30
+        while _postgres_of(data) and time.time() < deadline:
+            time.sleep(0.3)
+        assert _postgres_of(data) == []
+        assert not (data / "pg" / "postmaster.pid").exists()
+    finally:
+        for pid in _postgres_of(data):  # never leave a server behind, even when the test fails
+            os.kill(pid, signal.SIGINT)
+
+
+def _subcommands(p: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(path, p)]
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _subcommands(child, f"{path} {name}")
+    return found
+
+
+def test_every_subcommand_and_option_has_help() -> None:
+    """`COMMAND --help` says what the command does and what each of its arguments means."""
+    from conformance.runner.cli import parser as conformance_parser
+    from fhir_server.cli import parser
+
+    for path, p in _subcommands(parser(), "fhir-server") + _subcommands(conformance_parser(), "fhir-conformance"):
+        if path not in ("fhir-server fhirpath",):  # fhirpath has its own parser (checked below)
+            assert p.description, f"{path} --help has no description"
+        for action in p._actions:
+            if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction | argparse._VersionAction):
+                assert action.help, f"{path}: {action.option_strings or action.dest} has no help text"
+    for command in ("reindex", "migrate", "launch"):
+        out = _run(command, "--help").stdout
+        assert out.count("\n\n") >= 2 and "options:" in out  # usage, description, options
+    assert "expression" in _run("fhirpath", "--help").stdout
+
+
+def test_the_last_live_process_stops_postgres_when_another_user_was_killed(tmp_path: Path) -> None:
+    """Two serve processes share the embedded PostgreSQL; one is killed with SIGKILL; the other, ending
+    normally, is the last live user and stops the server."""
+    import signal
+
+    data = tmp_path / "data"
+    try:
+        killed = _start_serve(data, _free_port())
+        survivor = _start_serve(data, _free_port())
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+        survivor.terminate()
+        assert survivor.wait(60) == 0
+        deadline = time.time() + 30
+        while _postgres_of(data) and time.time() < deadline:
+            time.sleep(0.3)
+        assert _postgres_of(data) == []
+    finally:
+        for pid in _postgres_of(data):  # never leave a server behind, even when the test fails
+            os.kill(pid, signal.SIGINT)

@@ -125,3 +125,24 @@ def test_readyz_checks_the_read_replica_too(pg_admin_url: str) -> None:
                 conn.execute(f'ALTER DATABASE "{replica.name}" ALLOW_CONNECTIONS true')
     finally:
         server.stop()
+
+
+def test_metrics_token_guards_the_scrape(pg_admin_url: str) -> None:
+    """With FHIR_METRICS_TOKEN set, /metrics answers only a scrape presenting it as a Bearer token
+    (RFC 6750 challenge otherwise); the other probes stay public, and the OpenAPI document says so."""
+    server = LiveServer(Database(pg_admin_url), metrics_token="scrape-secret").start()
+    try:
+        with server.client() as client:
+            refused = client.get("/metrics")
+            assert_outcome(refused, 401, "login")
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            for wrong in ("Bearer scrape-secreT", "Basic scrape-secret", "Bearer", "Bearer scrape-secret2"):
+                assert client.get("/metrics", headers={"Authorization": wrong}).status_code == 401
+            scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+            assert scraped.status_code == 200 and "fhir_requests_total" in scraped.text
+            assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+            doc = client.get("/openapi.json").json()
+            assert doc["paths"]["/metrics"]["get"]["security"] == [{"metricsToken": []}]
+            assert doc["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"
+    finally:
+        server.stop()

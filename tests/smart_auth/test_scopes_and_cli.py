@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -107,3 +109,44 @@ def test_serve_is_protected_by_default_and_no_auth_warns(auth: LiveServer) -> No
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert "authorization is OFF" in out
+
+
+def test_token_without_flags_works_on_any_port(tmp_path: Path) -> None:
+    """serve on a port other than 8080 records the base URL it announces; 'fhir-server token' (and the
+    command serve prints) then signs for that base without --base-url. A token names one base: the same
+    server reached under another Host is another base, and refuses it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "FHIR_BASE_URL", "FHIR_AUTH_DISABLED")}
+    data = tmp_path / "data"
+    log = tmp_path / "serve.out"
+    port = _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data)], stdout=out,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline and proc.poll() is None, "serve did not start"
+            time.sleep(0.3)
+        minted = _run("token", "--scope", "user/*.rs", "--data-dir", str(data), env=env)
+        assert minted.returncode == 0, minted.stderr
+        token = minted.stdout.strip()
+        assert httpx.get(f"{base}/Patient", headers=bearer(token)).status_code == 200
+        other_host = httpx.get(f"{base}/Patient", headers=bearer(token, Host=f"localhost:{port}"))
+        assert other_host.status_code == 401
+        assert "another FHIR base URL" in other_host.json()["issue"][0]["diagnostics"]
+        # the command serve printed, as printed
+        hint = next(line for line in log.read_text().splitlines() if "fhir-server token" in line)
+        assert base in hint
+        words = shlex.split(hint[hint.index("fhir-server token"):])
+        printed = _run(*words[1:], env=env)
+        assert printed.returncode == 0, printed.stderr
+        assert httpx.get(f"{base}/Patient", headers=bearer(printed.stdout.strip())).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(60)
