@@ -19,7 +19,7 @@ from fhir_server import background, chat, validation
 from fhir_server.audit import capture
 from fhir_server.audit import service as audit
 from fhir_server.config import Settings
-from fhir_server.errors import FhirError, operation_outcome
+from fhir_server.errors import FhirError, operation_outcome, unstorable_input
 from fhir_server.events.dispatcher import Dispatcher
 from fhir_server.fhir.json import dumps
 from fhir_server.interactions import capabilities
@@ -75,6 +75,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RecursionError):
         issue = {"severity": "error", "code": "structure", "diagnostics": "The content nests too deeply"}
         return _outcome_response(400, operation_outcome([issue]))
+    refused = unstorable_input(exc)
+    if refused is not None:
+        return _outcome_response(refused.status, refused.outcome(), None, request)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     issue = {"severity": "fatal", "code": "exception", "diagnostics": f"Internal server error ({type(exc).__name__})"}
     return _outcome_response(500, operation_outcome([issue]))

@@ -149,6 +149,13 @@ CASES: list[tuple[str, Any, set[tuple[str, str]]]] = [
     ),
     ("empty string", _patient(birthDate=""), {("value", "Patient.birthDate")}),
     ("whitespace-only string", _patient(name=[{"family": "   "}]), {("value", "Patient.name[0].family")}),
+    # datatypes.html#string: no character below U+0020 but tab, CR and LF, in any string-like primitive
+    ("NUL in a string", _patient(name=[{"family": "a\x00b"}]), {("value", "Patient.name[0].family")}),
+    ("control character in a uri", _patient(identifier=[{"system": "urn:\x1f"}]),
+     {("value", "Patient.identifier[0].system")}),
+    ("control character in a choice value", _with(OBS, valueString="x\x0b"),
+     {("value", "Observation.value.ofType(string)")}),
+    ("NUL in a code", _patient(gender="male\x00"), {("value", "Patient.gender")}),
     # cardinality
     (
         "missing required element",
