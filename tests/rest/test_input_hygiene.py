@@ -159,3 +159,23 @@ def test_chat_frame_with_nul_is_refused() -> None:
         parse('{"type":"send","to":["Patient/1"],"text":"a\\u0000b"}')
     assert caught.value.status == 400
     assert parse('{"type":"send","to":["Patient/1"],"text":"a\\tb"}')["text"] == "a\tb"
+
+
+def test_dom2_and_dom3_are_enforced_on_write(client: httpx.Client) -> None:
+    # DomainResource dom-2 (no nested contained) and dom-3 (contained resources are referenced): R4 errors
+    nested = {"resourceType": "Patient", "contained": [
+        {"resourceType": "Patient", "id": "c1", "contained": [{"resourceType": "Patient", "id": "c2"}]}]}
+    body = assert_outcome(client.post("/Patient", json=nested, headers=FHIR_JSON), 422, "invariant")
+    found = {i["diagnostics"].split(":")[1].strip() for i in body["issue"]}
+    assert found == {"dom-2", "dom-3"}
+    unreferenced = patient(contained=[{"resourceType": "Organization", "id": "o", "name": "x"}])
+    assert_outcome(client.put("/Patient/dom3", json={**unreferenced, "id": "dom3"}, headers=FHIR_JSON), 422)
+    assert_outcome(client.get("/Patient/dom3"), 404)
+    referenced = {**unreferenced, "managingOrganization": {"reference": "#o"}}
+    assert client.post("/Patient", json=referenced, headers=FHIR_JSON).status_code == 201
+    # $validate reports each once
+    report = client.post("/Patient/$validate", json=nested, headers=FHIR_JSON).json()
+    found_errors = sorted((i["diagnostics"].split(":")[1].strip(), i["expression"][0])
+                          for i in report["issue"] if i["severity"] == "error")
+    assert found_errors == [("dom-2", "Patient"), ("dom-3", "Patient"),
+                            ("dom-3", "Patient.contained[0].ofType(Patient)")], report
