@@ -117,9 +117,11 @@ def find(name: str, level: str, res_type: str | None) -> Operation:
 
 def check_method(op: Operation, method: str) -> None:
     if method not in ("GET", "POST"):
-        raise MethodNotAllowed(f"${op.name} is invoked with GET or POST")
+        allow = "POST" if op.affects_state else "GET, POST"
+        raise MethodNotAllowed(f"${op.name} is invoked with {'POST' if op.affects_state else 'GET or POST'}",
+                               headers={"Allow": allow})
     if method == "GET" and op.affects_state:
-        raise MethodNotAllowed(f"${op.name} changes data: invoke it with POST")
+        raise MethodNotAllowed(f"${op.name} changes data: invoke it with POST", headers={"Allow": "POST"})
 
 
 def load_operations() -> None:

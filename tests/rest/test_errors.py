@@ -87,3 +87,20 @@ def test_bad_if_match_header_is_400(client: httpx.Client) -> None:
 
 def test_invalid_prefer_return_is_400(client: httpx.Client) -> None:
     assert_outcome(client.post("/Patient", json=patient(), headers={**FHIR_JSON, "Prefer": "return=everything"}), 400)
+
+
+def test_405_answers_carry_allow(client: httpx.Client) -> None:
+    # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response"
+    for resp, allow in (
+        (client.put("/Patient", json=patient(), headers=FHIR_JSON), "GET, HEAD, POST"),
+        (client.delete("/Patient"), "GET, HEAD, POST"),
+        (client.patch("/Patient", json=[], headers={"Content-Type": "application/json-patch+json"}),
+         "GET, HEAD, POST"),
+        (client.post("/Patient/123", json=patient(), headers=FHIR_JSON), "GET, HEAD, PUT, DELETE, PATCH"),
+        (client.post("/metadata"), "GET, HEAD"),
+        (client.delete("/_history"), "GET, HEAD"),
+        (client.post("/Patient/123/Observation"), "GET, HEAD"),
+        (client.get("/Patient/1/$triage", params={"symptoms": "cough"}), "POST"),  # it records data
+    ):
+        assert_outcome(resp, 405)
+        assert resp.headers.get("allow") == allow, (resp.request.method, resp.request.url)
