@@ -39,6 +39,7 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         kind = body_kind(request)
         raw = await read_body(request, server.settings.max_body_bytes)
         body = decode_body(kind, raw) if raw.strip() else None
+        operations.check_body(op, body)
     query = list(request.query_params.multi_items())
     for key, value in query:
         if CONTROL_CHARS.search(key) or CONTROL_CHARS.search(value):

@@ -179,3 +179,18 @@ def test_dom2_and_dom3_are_enforced_on_write(client: httpx.Client) -> None:
                           for i in report["issue"] if i["severity"] == "error")
     assert found_errors == [("dom-2", "Patient"), ("dom-3", "Patient"),
                             ("dom-3", "Patient.contained[0].ofType(Patient)")], report
+
+
+def test_everything_checks_its_parameters_and_body(client: httpx.Client) -> None:
+    pid = client.post("/Patient", json=patient(), headers=FHIR_JSON).json()["id"]
+    url = f"/Patient/{pid}/$everything"
+    assert client.get(url).status_code == 200
+    assert_outcome(client.get(url, params={"_count": "-1"}), 400)
+    assert_outcome(client.get(url, params={"start": "2020", "end": "2000"}), 400)
+    assert client.get(url, params={"start": "2020", "end": "2020"}).status_code == 200
+    # operations.html#request: a POST carries Parameters; a Patient body must not be ignored silently
+    assert_outcome(client.post(url, json=patient(), headers=FHIR_JSON), 400)
+    params = {"resourceType": "Parameters", "parameter": [{"name": "_count", "valueInteger": 5}]}
+    assert client.post(url, json=params, headers=FHIR_JSON).status_code == 200
+    # operations that take one resource still accept it as the body ($validate)
+    assert client.post("/Patient/$validate", json=patient(), headers=FHIR_JSON).status_code == 200
