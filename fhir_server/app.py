@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from fhir_server import background, chat, validation
@@ -69,6 +69,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
         detail = f"{request.method} is not allowed on {request.url.path}"
     issue = {"severity": "error", "code": code, "diagnostics": str(detail)}
     return _outcome_response(exc.status_code, operation_outcome([issue]), dict(exc.headers or {}))
+
+
+CLIENT_CLOSED = 499  # the client went away before its request was read in full (nginx's status for it)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """A client that disconnects mid-body ends its request: nothing failed here, nothing to log or count
+    as a server error. The answer goes nowhere; its status tells the metrics and access log what happened."""
+    return Response(status_code=CLIENT_CLOSED)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -194,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     chat.install(app)
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_exception_handler(Exception, unexpected_error)
     install_observability(app, settings)  # outermost: request ids, metrics, access log, spans; /healthz, /metrics…
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from tests.conftest import Database, LiveServer
 from tests.helpers import FHIR_JSON, assert_outcome, patient
@@ -104,3 +107,25 @@ def test_405_answers_carry_allow(client: httpx.Client) -> None:
     ):
         assert_outcome(resp, 405)
         assert resp.headers.get("allow") == allow, (resp.request.method, resp.request.url)
+
+
+def test_client_disconnecting_mid_body_is_quiet(live: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+    import time
+
+    from tests.observability.prom import scrape
+
+    def errors() -> float:
+        return sum(v for (name, labels), v in scrape(live.client()).items()
+                   if name == "fhir_requests_total" and ("status", "500") in labels)
+
+    before = errors()
+    with caplog.at_level(logging.ERROR):
+        with socket.create_connection(("127.0.0.1", live.port)) as sock:
+            sock.sendall(b"POST /Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{\"resourceType\": \"Patient\", ")
+            time.sleep(0.3)
+        time.sleep(1.0)
+        assert live.client().get("/metadata").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert errors() == before
