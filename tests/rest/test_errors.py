@@ -129,3 +129,14 @@ def test_client_disconnecting_mid_body_is_quiet(live: LiveServer, caplog: pytest
         assert live.client().get("/metadata").status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert errors() == before
+
+
+def test_non_utf8_charset_is_415(client: httpx.Client) -> None:
+    # http.html#mime-type: FHIR resources are UTF-8 (the charset parameter, if given, must say so)
+    for charset in ("latin1", "ISO-8859-1", "utf-16"):
+        ctype = {"Content-Type": f"application/fhir+json; charset={charset}"}
+        assert_outcome(client.post("/Patient", json=patient(), headers=ctype), 415)
+    for charset in ("utf-8", "UTF-8", '"utf-8"'):
+        ctype = {"Content-Type": f"application/fhir+json; charset={charset}"}
+        ok = client.post("/Patient", json=patient(), headers=ctype)
+        assert ok.status_code == 201, ok.text

@@ -98,3 +98,13 @@ def test_wrong_methods_on_auth_endpoints_are_405_with_allow(auth: LiveServer) ->
         resp = httpx.request(method, f"{auth.base}{path}")
         assert resp.status_code == 405, (method, path, resp.text)
         assert resp.headers["allow"] == allow, (method, path)
+
+
+def test_401_for_a_bad_token_keeps_pyjwt_internals_out(auth: LiveServer) -> None:
+    for bad, said in (("abc.def.ghi", "The access token is not a well-formed JWT"),
+                      ("not-a-jwt", "The access token is not a well-formed JWT")):
+        resp = httpx.get(f"{auth.base}/Patient", headers={"Authorization": f"Bearer {bad}"})
+        assert resp.status_code == 401
+        issue = resp.json()["issue"][0]
+        assert issue["diagnostics"] == said, issue
+        assert resp.headers["www-authenticate"].count('"') == 6  # realm, error, description: no stray quotes
