@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -206,11 +207,24 @@ async def _history(request: Request, res_type: str | None, res_id: str | None) -
 
 
 def _not_modified(request: Request, outcome: Outcome) -> bool:
+    """If-None-Match, else If-Modified-Since (RFC 9110 §13.1.3: ignored when If-None-Match is sent;
+    R4 http.html#cread: servers SHOULD support both)."""
     inm = request.headers.get("if-none-match")
-    if inm is not None and outcome.etag is not None:
+    if inm is not None:
+        if outcome.etag is None:
+            return False
         tags = {t.strip() for t in inm.split(",")}
         return outcome.etag in tags or outcome.etag[2:] in tags or "*" in tags
-    return False
+    ims = request.headers.get("if-modified-since")
+    if ims is None or outcome.last_updated is None:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False  # an invalid date is ignored (RFC 9110 §13.1.3)
+    if since.tzinfo is None:
+        return False
+    return outcome.last_updated.replace(microsecond=0) <= since
 
 
 async def instance(request: Request) -> Response:

@@ -194,3 +194,36 @@ def test_everything_checks_its_parameters_and_body(client: httpx.Client) -> None
     assert client.post(url, json=params, headers=FHIR_JSON).status_code == 200
     # operations that take one resource still accept it as the body ($validate)
     assert client.post("/Patient/$validate", json=patient(), headers=FHIR_JSON).status_code == 200
+
+
+def test_no_op_patches_make_no_version(client: httpx.Client) -> None:
+    created = client.post("/Patient", json=patient("NoOp"), headers=FHIR_JSON).json()
+    pid = created["id"]
+    empty_json_patch = client.patch(f"/Patient/{pid}", content=b"[]",
+                                    headers={"Content-Type": "application/json-patch+json"})
+    assert empty_json_patch.status_code == 200, empty_json_patch.text
+    assert empty_json_patch.headers["etag"] == 'W/"1"'
+    same = [{"op": "replace", "path": "/name/0/family", "value": "NoOp"}]
+    resp = client.patch(f"/Patient/{pid}", json=same, headers={"Content-Type": "application/json-patch+json"})
+    assert resp.status_code == 200 and resp.headers["etag"] == 'W/"1"'
+    empty_params = {"resourceType": "Parameters"}
+    assert client.patch(f"/Patient/{pid}", json=empty_params, headers=FHIR_JSON).headers["etag"] == 'W/"1"'
+    history = client.get(f"/Patient/{pid}/_history").json()
+    assert history["total"] == 1
+    changed = [{"op": "replace", "path": "/name/0/family", "value": "Other"}]
+    resp = client.patch(f"/Patient/{pid}", json=changed, headers={"Content-Type": "application/json-patch+json"})
+    assert resp.headers["etag"] == 'W/"2"'
+
+
+def test_if_modified_since_on_read(client: httpx.Client) -> None:
+    created = client.post("/Patient", json=patient(), headers=FHIR_JSON)
+    pid = created.json()["id"]
+    last_modified = created.headers["last-modified"]
+    unchanged = client.get(f"/Patient/{pid}", headers={"If-Modified-Since": last_modified})
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == 'W/"1"'
+    old = client.get(f"/Patient/{pid}", headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    assert old.status_code == 200
+    assert client.get(f"/Patient/{pid}", headers={"If-Modified-Since": "yesterday"}).status_code == 200
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3)
+    both = client.get(f"/Patient/{pid}", headers={"If-Modified-Since": last_modified, "If-None-Match": 'W/"7"'})
+    assert both.status_code == 200
