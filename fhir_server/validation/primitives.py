@@ -109,7 +109,7 @@ def _string(type_code: str, regex: str | None) -> Checker:
             return "must not be empty or only whitespace"
         if limit is not None and len(value) > limit:
             return "is longer than 1 MB"
-        if _CONTROL(value) is not None:
+        if not value.isprintable() and _CONTROL(value) is not None:  # isprintable: the fast common case
             return "contains a control character (below U+0020, other than tab, CR and LF)"
         if pattern is not None and pattern(value) is None:
             return f"does not match the {type_code} format"
