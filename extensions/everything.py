@@ -82,7 +82,10 @@ def _members_condition(ctx: OperationContext, compartment: str, owner: str) -> C
 
 async def everything(ctx: OperationContext, compartment: str) -> OperationResult:
     assert ctx.res_id is not None
-    count = min(ctx.params.int("_count", DEFAULT_COUNT) or DEFAULT_COUNT, MAX_COUNT)
+    asked = ctx.params.int("_count", DEFAULT_COUNT)
+    if asked is not None and asked < 0:
+        raise BadRequest(f"_count must be a non-negative integer, not '{asked}'", expression=["_count"])
+    count = min(asked or DEFAULT_COUNT, MAX_COUNT)
     conds = [Cond("NOT r.deleted"), _members_condition(ctx, compartment, ctx.res_id)]
     since = ctx.params.date("_since")
     if since is not None:
@@ -137,13 +140,16 @@ def _links(ctx: OperationContext, compartment: str, rows: list[Any], more: bool)
 
 
 def _check_dates(ctx: OperationContext) -> None:
+    ranges = {}
     for name in ("start", "end", "_since"):
         value = ctx.params.str(name)
         if value is not None:
             try:
-                date_range(value)
+                ranges[name] = date_range(value)
             except ValueError as exc:
-                raise BadRequest(f"{name}: '{value}' is not a date/dateTime") from exc
+                raise BadRequest(f"{name}: '{value}' is not a date/dateTime", expression=[name]) from exc
+    if "start" in ranges and "end" in ranges and ranges["start"][0] >= ranges["end"][1]:
+        raise BadRequest("'start' must not be after 'end'", expression=["start", "end"])
 
 
 @operation("everything", instance=True, resource_types=("Patient",),

@@ -12,14 +12,14 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from fhir_server import background, chat, validation
 from fhir_server.audit import capture
 from fhir_server.audit import service as audit
 from fhir_server.config import Settings
-from fhir_server.errors import FhirError, operation_outcome
+from fhir_server.errors import FhirError, operation_outcome, unstorable_input
 from fhir_server.events.dispatcher import Dispatcher
 from fhir_server.fhir.json import dumps
 from fhir_server.interactions import capabilities
@@ -71,10 +71,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return _outcome_response(exc.status_code, operation_outcome([issue]), dict(exc.headers or {}))
 
 
+CLIENT_CLOSED = 499  # the client went away before its request was read in full (nginx's status for it)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """A client that disconnects mid-body ends its request: nothing failed here, nothing to log or count
+    as a server error. The answer goes nowhere; its status tells the metrics and access log what happened."""
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RecursionError):
         issue = {"severity": "error", "code": "structure", "diagnostics": "The content nests too deeply"}
         return _outcome_response(400, operation_outcome([issue]))
+    refused = unstorable_input(exc)
+    if refused is not None:
+        return _outcome_response(refused.status, refused.outcome(), None, request)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     issue = {"severity": "fatal", "code": "exception", "diagnostics": f"Internal server error ({type(exc).__name__})"}
     return _outcome_response(500, operation_outcome([issue]))
@@ -191,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     chat.install(app)
     app.add_exception_handler(FhirError, fhir_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_exception_handler(Exception, unexpected_error)
     install_observability(app, settings)  # outermost: request ids, metrics, access log, spans; /healthz, /metrics…
     return app

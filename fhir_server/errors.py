@@ -53,6 +53,12 @@ class InvalidResource(FhirError):
     status, code = 400, "structure"
 
 
+class InvalidValue(FhirError):
+    """A value the datatype does not allow (e.g. a control character in a string)."""
+
+    status, code = 400, "value"
+
+
 class Unauthorized(FhirError):
     status, code = 401, "login"
 
@@ -107,5 +113,30 @@ class NotImplementedFeature(FhirError):
     status, code = 501, "not-supported"
 
 
+class InternalError(FhirError):
+    """Something failed on the server's side (reported inside a batch entry, where a 500 must not end the batch)."""
+
+    status, code, severity = 500, "exception", "fatal"
+
+
 class ServiceUnavailable(FhirError):
     status, code = 503, "transient"
+
+
+# SQLSTATEs of characters PostgreSQL cannot store: untranslatable_character (``\u0000`` in jsonb),
+# character_not_in_repertoire (NUL in text).
+_UNSTORABLE_SQLSTATES = frozenset({"22P05", "22021"})
+
+
+def unstorable_input(exc: BaseException) -> FhirError | None:
+    """A 400 for a database refusal caused by characters in the client's input, else None.
+
+    The validator and the JSON parser refuse control characters first; this is the last line, so
+    such input never becomes a 500 wherever it slipped through.
+    """
+    sqlstate = getattr(exc, "sqlstate", None)
+    message = str(exc)
+    if sqlstate in _UNSTORABLE_SQLSTATES or (type(exc).__name__ == "DataError" and "NUL" in message):
+        return InvalidValue("The input holds characters that cannot be stored (e.g. U+0000); FHIR strings must "
+                            "not contain characters below U+0020 other than tab, CR and LF")
+    return None

@@ -23,7 +23,7 @@ import jwt
 from fhir_server.storage.repository import Conn
 from smart_auth import clients, grants
 from smart_auth.clients import Client
-from smart_auth.errors import InvalidClient, InvalidRequest
+from smart_auth.errors import InvalidClient, InvalidRequest, token_problem
 
 Json = dict[str, Any]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -105,7 +105,7 @@ async def _assertion(conn: Conn, form: dict[str, str], token_url: str, keys: Cli
         header = jwt.get_unverified_header(assertion)
         unverified = jwt.decode(assertion, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
-        raise InvalidClient(f"the client assertion is not a JWT ({exc})") from exc
+        raise InvalidClient(f"the client assertion {token_problem(exc)}") from exc
     alg = header.get("alg")
     if alg not in ALGORITHMS:
         raise InvalidClient(f"the client assertion algorithm '{alg}' is not accepted (use RS384 or ES384)")
@@ -148,7 +148,7 @@ def _verify(assertion: str, alg: str, key: Any, client_id: str, token_url: str) 
         claims: Json = jwt.decode(assertion, key, algorithms=[alg], audience=token_url, issuer=client_id,
                                   options={"require": ["iss", "sub", "aud", "exp", "jti"]})
     except jwt.PyJWTError as exc:
-        raise InvalidClient(f"the client assertion is not valid: {exc}") from exc
+        raise InvalidClient(f"the client assertion {token_problem(exc)}") from exc
     except (ValueError, TypeError) as exc:  # e.g. a key of the wrong type for the algorithm
         raise InvalidClient(f"the client assertion cannot be verified with the client's key ({exc})") from exc
     return claims

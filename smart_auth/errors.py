@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import jwt
 from starlette.responses import JSONResponse
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -104,3 +105,23 @@ class InvalidClientMetadata(OAuthError):
 
     error, status = "invalid_client_metadata", 400
 
+
+def token_problem(exc: Exception) -> str:
+    """What is wrong with a JWT, in fixed words (PyJWT's own messages are internals, and may hold quotes
+    that would break the WWW-Authenticate header)."""
+    for kind, words in _PROBLEMS:
+        if isinstance(exc, kind):
+            return words
+    return "is not valid here"
+
+
+_PROBLEMS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "has expired"),
+    (jwt.ImmatureSignatureError, "is not valid yet"),
+    (jwt.InvalidAudienceError, "was issued for another audience"),
+    (jwt.InvalidIssuerError, "was issued by another issuer"),
+    (jwt.MissingRequiredClaimError, "lacks a required claim"),
+    (jwt.InvalidSignatureError, "has a signature that does not verify"),
+    (jwt.InvalidAlgorithmError, "is signed with an algorithm that is not accepted"),
+    (jwt.DecodeError, "is not a well-formed JWT"),
+)

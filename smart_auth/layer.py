@@ -10,6 +10,7 @@ revocation holds at once in every server process).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import jwt
@@ -24,10 +25,12 @@ from smart_auth.client_auth import ClientKeys
 from smart_auth.compartment import Compartments
 from smart_auth.config import AuthConfig
 from smart_auth.enforce import SmartAccess
+from smart_auth.errors import token_problem
 from smart_auth.keys import KeyRing
 from smart_auth.mail import Mailer, make_mailer
 from smart_auth.tokens import Issuer, Principal
 
+log = logging.getLogger(__name__)
 Json = dict[str, Any]
 REALM = 'Bearer realm="fhir"'
 
@@ -94,7 +97,8 @@ class SmartAuth:
                                 "URL; use the server's URL exactly as the token names it (localhost is not "
                                 "127.0.0.1)", "invalid_token") from None
         except jwt.PyJWTError as exc:
-            raise _unauthorized(f"The access token is not valid here ({exc})", "invalid_token") from None
+            log.info("access token refused: %s", exc)  # the detail stays in the server's log
+            raise _unauthorized(f"The access token {token_problem(exc)}", "invalid_token") from None
         principal = Principal.from_claims(claims)
         if await self.is_revoked(principal):
             raise _unauthorized("The access token has been revoked", "invalid_token")

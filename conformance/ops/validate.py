@@ -40,7 +40,8 @@ def _mode_issues(mode: str | None, ctx: OperationContext, resource: Json) -> lis
     return []
 
 
-@operation("validate", type=True, instance=True, definition=definitions.operation_definitions()["Resource-validate"])
+@operation("validate", type=True, instance=True, definition=definitions.operation_definitions()["Resource-validate"],
+           resource_body=True)
 async def validate_op(ctx: OperationContext) -> OperationResult:
     mode = ctx.params.str("mode")
     if mode is not None and mode not in MODES:

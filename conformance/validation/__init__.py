@@ -19,6 +19,7 @@ from conformance.validation.engine import check_resource
 from conformance.validation.registry import Registry
 from fhir_server import validation as structural
 from fhir_server.validation.issues import Issue, has_errors, to_operation_outcome
+from fhir_server.validation.walk import DOM_3
 
 __all__ = ["Issue", "Options", "Registry", "has_errors", "server_registry", "to_operation_outcome", "validate"]
 
@@ -42,7 +43,7 @@ def validate(
     opts = options or Options()
     issues = structural.validate(resource) if structure else []
     if not opts.validate_contained:
-        issues = [i for i in issues if ".contained[" not in i.expression]
+        issues = [i for i in issues if ".contained[" not in i.expression and not i.message.startswith(DOM_3)]
     if not isinstance(resource, dict) or any(i.code == "not-supported" for i in issues):
         return issues
     ctx = Ctx(registry or _SERVER, opts)
@@ -52,4 +53,6 @@ def validate(
         ctx.error("structure", "The resource is nested too deeply to be validated", None)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # JSON too broken for a rule: say so, no 500
         ctx.error("structure", f"The resource could not be checked against its profiles ({type(exc).__name__})", None)
-    return issues + ctx.issues
+    # dom-2/dom-3 are checked by both (the write path enforces them): report each finding once
+    seen = {(i.severity, i.code, i.expression, i.message) for i in issues}
+    return issues + [i for i in ctx.issues if (i.severity, i.code, i.expression, i.message) not in seen]

@@ -68,7 +68,8 @@ async def summarize(ctx: OperationContext) -> OperationResult:
     window = _window(ctx)
     if persist:
         if ctx.method != "POST":
-            raise MethodNotAllowed("persist=true stores resources: invoke $summarize with POST")
+            raise MethodNotAllowed("persist=true stores resources: invoke $summarize with POST",
+                                   headers={"Allow": "POST"})
         require_write(access, "Composition", "Provenance")
     started = now()
     record = await _record(ctx, access, window, started.date().isoformat())

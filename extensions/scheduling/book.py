@@ -68,7 +68,7 @@ async def _stored(session: WriteSession, appt_id: str) -> tuple[Json, dict[str, 
 
 
 @operation("book", type=True, instance=True, resource_types=("Appointment",), affects_state=True,
-           definition=DEFINITION)
+           definition=DEFINITION, resource_body=True)
 async def book(ctx: OperationContext) -> OperationResult:
     server = ctx.server
     holds.ensure_sweeper(server)

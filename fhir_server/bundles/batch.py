@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fhir_server.bundles.entries import ORDER, EntryRequest, entry_list, parse_entry
 from fhir_server.bundles.execute import error_entry, execute_read, execute_write, response_entry
-from fhir_server.errors import FhirError
+from fhir_server.errors import FhirError, InternalError, unstorable_input
 from fhir_server.fhir.bundle import new_bundle
 from fhir_server.fhir.json import now
 from fhir_server.interactions.common import Json
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession
+
+log = logging.getLogger(__name__)
 
 
 async def _one(server: Server, base: str, req: EntryRequest, prefer: str) -> Json:
@@ -25,6 +29,13 @@ async def _one(server: Server, base: str, req: EntryRequest, prefer: str) -> Jso
                 server.after_commit(session.touched)
     except FhirError as exc:
         return error_entry(exc)
+    except Exception as exc:
+        # The entry ran in its own database transaction, rolled back on the way out: nothing of it stays.
+        refused = unstorable_input(exc)
+        if refused is not None:
+            return error_entry(refused)
+        log.exception("unexpected error in %s (%s %s)", req.where, req.method, req.url)
+        return error_entry(InternalError(f"{req.where}: internal server error ({type(exc).__name__})"))
     return response_entry(outcome, base, prefer, req.res_type)
 
 

@@ -6,9 +6,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import BadRequest
+from fhir_server.fhir.json import parse_body
 from fhir_server.interactions.common import Json
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -71,9 +70,10 @@ def _patch_of(resource: Json | None, where: str) -> tuple[str, Any]:
         return "fhirpath", resource
     if resource.get("resourceType") == "Binary":
         try:
-            return "json-patch", orjson.loads(base64.b64decode(resource.get("data", ""), validate=True))
-        except (ValueError, orjson.JSONDecodeError) as exc:
+            raw = base64.b64decode(resource.get("data", ""), validate=True)
+        except (ValueError, TypeError) as exc:
             raise BadRequest(f"{where}: the Binary does not hold a JSON Patch document") from exc
+        return "json-patch", parse_body(raw, f"JSON Patch document of {where}")
     raise BadRequest(f"{where}: a PATCH entry needs a Binary (JSON Patch) or Parameters (FHIRPath Patch)")
 
 

@@ -53,6 +53,48 @@ async def _settle_identity(
         mapping[req.full_url] = f"{res_type}/{req.target_id}"
 
 
+def _check_full_urls(requests: list[EntryRequest]) -> None:
+    """bdl-7 (bundle.html#invs): fullUrl is unique in a Bundle unless the entries' meta.versionId differ."""
+    seen: dict[tuple[str, object], EntryRequest] = {}
+    for req in requests:
+        if not req.full_url:
+            continue
+        meta = (req.resource or {}).get("meta")
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        first = seen.setdefault((req.full_url, version), req)
+        if first is not req:
+            raise BadRequest(
+                f"{req.where} has the fullUrl '{req.full_url}' of {first.where}: a fullUrl must be unique in a "
+                "Bundle (bdl-7)", expression=[f"{req.where}.fullUrl"])
+
+
+async def _claim_identity(
+    server: Server, session: WriteSession, req: EntryRequest, claimed: dict[tuple[str, str], EntryRequest]
+) -> None:
+    """http.html#transaction: if the identities of the DELETE, POST and PUT/PATCH entries (conditional ones
+    resolved) overlap, the transaction fails."""
+    res_type = req.path[0]
+    if req.method in ("GET", "HEAD") or "existing" in req.extra:  # a matched ifNoneExist writes nothing
+        return
+    if req.target_id is not None:
+        ids = [req.target_id]
+    elif len(req.path) == 2:
+        ids = [req.path[1]]
+    elif req.method in ("DELETE", "PATCH") and req.query:
+        ids = await server.find_ids(session.conn, res_type, req.query, limit=_CONDITIONAL_CLAIM_LIMIT)
+    else:
+        return
+    for res_id in ids:
+        first = claimed.setdefault((res_type, res_id), req)
+        if first is not req:
+            raise BadRequest(
+                f"{req.where} ({req.method}) and {first.where} ({first.method}) both act on {res_type}/{res_id}: "
+                "the resource identities of a transaction's entries must not overlap")
+
+
+_CONDITIONAL_CLAIM_LIMIT = 1000
+
+
 async def _run_entry(server: Server, session: WriteSession, base: str, req: EntryRequest) -> Outcome:
     if req.method in ("GET", "HEAD"):
         await session.flush()
@@ -74,9 +116,12 @@ async def transaction(server: Server, base: str, bundle: Json, prefer: str) -> J
         async with server.pool.connection() as conn, conn.transaction():
             session = WriteSession(conn, server.indexer, now())
             mapping: dict[str, str] = {}
+            _check_full_urls(requests)
+            claimed: dict[tuple[str, str], EntryRequest] = {}
             for req in requests:
                 current = req
                 await _settle_identity(server, session, req, mapping)
+                await _claim_identity(server, session, req, claimed)
             current = None
             cond: set[str] = set()
             for req in requests:

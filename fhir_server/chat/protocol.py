@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from fhir_server.chat.privacy import PERSON_TYPES
+from fhir_server.fhir.json import control_path
 
 Json = dict[str, Any]
 MAX_FRAME = 64 * 1024
@@ -49,6 +50,8 @@ def parse(text: str | bytes) -> Json:
         raise ChatError("a message is a JSON object with a 'type'") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ChatError("a message is a JSON object with a 'type'")
+    if ("\\" in text if isinstance(text, str) else b"\\" in text) and control_path(data) is not None:
+        raise ChatError("a message must not hold control characters (below U+0020 other than tab, CR, LF)")
     return data
 
 

@@ -68,7 +68,8 @@ def check_type(res_type: str) -> None:
 
 def check_id(res_id: str) -> None:
     if not ID_RE.fullmatch(res_id):
-        raise BadRequest(f"'{res_id}' is not a valid resource id ([A-Za-z0-9-.]{{1,64}})")
+        shown = res_id if res_id.isprintable() else ascii(res_id)[1:-1]  # no control characters echoed
+        raise BadRequest(f"'{shown}' is not a valid resource id ([A-Za-z0-9-.]{{1,64}})")
 
 
 def check_body(res_type: str, resource: Json, validate: Validator, url_id: str | None = None) -> None:

@@ -18,6 +18,7 @@ from fhir_server.storage.repository import Conn, HistoryQuery, Version
 
 SCAN_PAGES = 20  # a restricted caller's page looks at most this many pages of versions
 ALLOWED = {"_count", "_since", "_at", "_cursor", "_format", "_pretty", "_list", "_summary", "_elements"}
+_ONCE = frozenset({"_count", "_since", "_cursor"})
 
 
 def _count(value: str | None, default: int, maximum: int) -> int:
@@ -33,9 +34,13 @@ def build_query(
 ) -> HistoryQuery:
     q = HistoryQuery(res_type=res_type, res_id=res_id)
     values = dict(params)
+    seen: set[str] = set()
     for name, _ in params:
         if name not in ALLOWED:
             raise BadRequest(f"Unknown history parameter '{name}' (supported: _count, _since, _at)")
+        if name in _ONCE and name in seen:  # which one would count? refused rather than guessed
+            raise BadRequest(f"The history parameter {name} may appear only once", expression=[name])
+        seen.add(name)
     q.count = _count(values.get("_count"), default, maximum)
     if "_since" in values:
         q.since = parse_instant_param(values["_since"], "_since")

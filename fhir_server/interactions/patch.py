@@ -67,6 +67,12 @@ async def patch(
     patched = apply_patch(current, kind, body)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch may not change the resourceType or the id")
+    if patched == orjson.loads(row.content):
+        # http.html#update: an update that changes nothing need not make a version (nor does HAPI's)
+        return Outcome(200, raw=row.content, version=row.version, last_updated=row.last_updated,
+                       location=f"{res_type}/{res_id}/_history/{row.version}",
+                       issues=[{"severity": "information", "code": "informational",
+                                "diagnostics": "The patch changes nothing: no new version was made"}])
     outcome = await update(server, session, res_type, res_id, patched, method="PATCH")
     outcome.status = 200
     return outcome

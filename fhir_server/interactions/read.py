@@ -12,9 +12,9 @@ from fhir_server.storage.repository import Conn
 async def read(conn: Conn, res_type: str, res_id: str) -> Outcome:
     check_type(res_type)
     access.require("read", res_type)
+    check_id(res_id)  # before the query: PostgreSQL refuses some characters (NUL) outright
     row = await repository.read(conn, res_type, res_id)
     if row is None:
-        check_id(res_id)
         raise NotFound(f"{res_type}/{res_id} is not known")
     if row.deleted:
         raise Gone(
@@ -28,6 +28,7 @@ async def read(conn: Conn, res_type: str, res_id: str) -> Outcome:
 async def vread(conn: Conn, res_type: str, res_id: str, version_id: str) -> Outcome:
     check_type(res_type)
     access.require("vread", res_type)
+    check_id(res_id)
     if not version_id.isdigit():
         raise NotFound(f"{res_type}/{res_id} has no version '{version_id}' (versions are 1, 2, 3, ...)")
     row = await repository.vread(conn, res_type, res_id, int(version_id))

@@ -62,6 +62,7 @@ class Operation:
     resource_types: tuple[str, ...] | None = None  # None: every type
     affects_state: bool = False  # True: POST only
     definition: Json | None = None  # the OperationDefinition
+    resource_body: bool = False  # True: a POST may carry the one input resource itself instead of Parameters
 
     @property
     def canonical(self) -> str:
@@ -82,11 +83,13 @@ def operation(
     resource_types: tuple[str, ...] | None = None,
     affects_state: bool = False,
     definition: Json | None = None,
+    resource_body: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated coroutine as ``$name``."""
 
     def register(handler: Handler) -> Handler:
-        op = Operation(name, handler, system, type, instance, resource_types, affects_state, definition)
+        op = Operation(name, handler, system, type, instance, resource_types, affects_state, definition,
+                       resource_body)
         found = _REGISTRY.setdefault(name, [])
         found[:] = [o for o in found
                     if o.resource_types != resource_types or o.handler.__qualname__ != handler.__qualname__]
@@ -117,9 +120,22 @@ def find(name: str, level: str, res_type: str | None) -> Operation:
 
 def check_method(op: Operation, method: str) -> None:
     if method not in ("GET", "POST"):
-        raise MethodNotAllowed(f"${op.name} is invoked with GET or POST")
+        allow = "POST" if op.affects_state else "GET, POST"
+        raise MethodNotAllowed(f"${op.name} is invoked with {'POST' if op.affects_state else 'GET or POST'}",
+                               headers={"Allow": allow})
     if method == "GET" and op.affects_state:
-        raise MethodNotAllowed(f"${op.name} changes data: invoke it with POST")
+        raise MethodNotAllowed(f"${op.name} changes data: invoke it with POST", headers={"Allow": "POST"})
+
+
+def check_body(op: Operation, body: Any) -> None:
+    """operations.html#request: a POST carries a Parameters resource (or, for an operation that takes one
+    resource, that resource): any other body would be silently ignored, so it is refused."""
+    if body is None or op.resource_body:
+        return
+    kind = body.get("resourceType") if isinstance(body, dict) else None
+    if kind != "Parameters":
+        what = f"a {kind}" if isinstance(kind, str) else "not a resource"
+        raise BadRequest(f"${op.name} takes a Parameters resource as its POST body; the body is {what}")
 
 
 def load_operations() -> None:

@@ -92,6 +92,8 @@ def body_kind(request: Request, *, allow_patch: bool = False) -> str:
     if raw is None:
         return "json"  # lenient: many clients omit it for JSON
     media = _media(raw)
+    if "charset" in raw.lower():
+        _check_charset(raw)
     if media in JSON_TYPES:
         return "json"
     if allow_patch and media == JSON_PATCH:
@@ -100,6 +102,16 @@ def body_kind(request: Request, *, allow_patch: bool = False) -> str:
         return "xml"
     raise UnsupportedMediaType(f"Content-Type '{raw}' is not supported; send application/fhir+json or "
                                "application/fhir+xml")
+
+
+def _check_charset(raw: str) -> None:
+    """http.html#mime-type: FHIR uses UTF-8 only; a body declared in another charset is a 415."""
+    for param in raw.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in ("utf-8", "utf8"):
+                raise UnsupportedMediaType(f"Content-Type '{raw}': FHIR content is UTF-8, not {charset}")
 
 
 def decode_body(kind: str, raw: bytes, what: str = "request body") -> Any:

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import access, operations
-from fhir_server.errors import Gone, NotFound
+from fhir_server.errors import Gone, InvalidValue, NotFound
+from fhir_server.fhir.json import CONTROL_CHARS
 from fhir_server.interactions.common import check_id, check_type
 from fhir_server.operations import OperationContext
 from fhir_server.rest.negotiation import body_kind, decode_body, negotiate, read_body
@@ -38,7 +39,12 @@ async def invoke(request: Request, level: str, res_type: str | None, res_id: str
         kind = body_kind(request)
         raw = await read_body(request, server.settings.max_body_bytes)
         body = decode_body(kind, raw) if raw.strip() else None
+        operations.check_body(op, body)
     query = list(request.query_params.multi_items())
+    for key, value in query:
+        if CONTROL_CHARS.search(key) or CONTROL_CHARS.search(value):
+            raise InvalidValue(f"The URL parameter {key!r} holds a control character (below U+0020)",
+                               expression=[key] if key.isprintable() else None)
     ctx = OperationContext(
         server=server,
         base=base_url(request),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -39,6 +40,8 @@ from fhir_server.rest.respond import (
 )
 from fhir_server.state import Server
 from fhir_server.storage.writes import WriteSession
+
+_READ_ONLY = {"Allow": "GET, HEAD"}  # RFC 9110 §15.5.6: a 405 lists the methods the resource supports
 
 
 def _server(request: Request) -> Server:
@@ -124,7 +127,7 @@ async def type_level(request: Request) -> Response:
     if res_type.startswith("$"):
         return await invoke(request, "system", None, None, res_type[1:])
     if res_type in ("metadata", "_history"):
-        raise MethodNotAllowed(f"{request.method} is not allowed on /{res_type}")
+        raise MethodNotAllowed(f"{request.method} is not allowed on /{res_type}", headers=_READ_ONLY)
     check_type(res_type)
     base = base_url(request)
     if request.method == "GET":
@@ -139,7 +142,8 @@ async def type_level(request: Request) -> Response:
     query = _query(request)
     if not query:
         raise MethodNotAllowed(
-            f"{request.method} on [type] needs search parameters (a conditional {request.method.lower()})")
+            f"{request.method} on [type] needs search parameters (a conditional {request.method.lower()})",
+            headers={"Allow": "GET, HEAD, POST"})
     if request.method == "PUT":
         _, resource = await _body(request, server)
         async with _write(server) as session:
@@ -203,11 +207,24 @@ async def _history(request: Request, res_type: str | None, res_id: str | None) -
 
 
 def _not_modified(request: Request, outcome: Outcome) -> bool:
+    """If-None-Match, else If-Modified-Since (RFC 9110 §13.1.3: ignored when If-None-Match is sent;
+    R4 http.html#cread: servers SHOULD support both)."""
     inm = request.headers.get("if-none-match")
-    if inm is not None and outcome.etag is not None:
+    if inm is not None:
+        if outcome.etag is None:
+            return False
         tags = {t.strip() for t in inm.split(",")}
         return outcome.etag in tags or outcome.etag[2:] in tags or "*" in tags
-    return False
+    ims = request.headers.get("if-modified-since")
+    if ims is None or outcome.last_updated is None:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False  # an invalid date is ignored (RFC 9110 §13.1.3)
+    if since.tzinfo is None:
+        return False
+    return outcome.last_updated.replace(microsecond=0) <= since
 
 
 async def instance(request: Request) -> Response:
@@ -217,7 +234,8 @@ async def instance(request: Request) -> Response:
     if res_id.startswith("$"):
         return await invoke(request, "type", res_type, None, res_id[1:])
     if request.method == "POST":
-        raise MethodNotAllowed(f"POST is not allowed on {res_type}/{res_id} (use PUT to update)")
+        raise MethodNotAllowed(f"POST is not allowed on {res_type}/{res_id} (use PUT to update)",
+                               headers={"Allow": "GET, HEAD, PUT, DELETE, PATCH"})
     base = base_url(request)
     if request.method in ("GET", "HEAD"):
         async with server.reader.connection() as conn:
@@ -252,7 +270,7 @@ async def compartment(request: Request) -> Response:
     if p["ctype"].startswith("$"):
         return await invoke(request, "instance", p["type"], p["id"], p["ctype"][1:])
     if request.method != "GET":
-        raise MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}", headers=_READ_ONLY)
     server = _server(request)
     fmt = negotiate(request)
     async with server.reader.connection() as conn:

@@ -17,6 +17,7 @@ import psycopg
 
 from fhir_server.errors import BadRequest
 from fhir_server.fhir.bundle import new_bundle
+from fhir_server.model import model
 from fhir_server.search import compartments, paging, results
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.include import IncludeSpec, UnknownInclude, included
@@ -66,6 +67,22 @@ class Plan:
     near: Cond | None
 
 
+def _check_elements(names: list[str], types: list[str], ignored: list[tuple[str, str]]) -> None:
+    """Report ``_elements`` names that are no element of the searched type(s) (search.html#elements)."""
+    m = model()
+    for name in names:
+        head, dot, rest = name.partition(".")
+        element = rest if dot and head in types else name
+        known = False
+        for t in types:
+            info = m.type(t)
+            if info is not None and element in info.elements:
+                known = True
+                break
+        if not known:
+            ignored.append(("_elements", f"'{name}' is not an element of the searched type, so it was not applied"))
+
+
 class SearchEngine:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -83,7 +100,9 @@ class SearchEngine:
         where, applied = self._where(compiler, scope, req)
         ignored = req.ignored + compiler.ignored
         keys, sort_text = self._sort(req, scope, ignored)
-        specs, include_params = self._includes(req, ignored)
+        specs, include_params = self._includes(req, ignored, scope.types)
+        if req.elements:
+            _check_elements(req.elements, scope.types, ignored)
         if ignored and opts.strict:
             raise BadRequest("; ".join(f"{name}: {why}" for name, why in ignored),
                              expression=[name for name, _ in ignored])
@@ -166,17 +185,27 @@ class SearchEngine:
                 ignored.append(("_sort", f"cannot sort on '{code}'"))
         return keys, ",".join(("-" if k.descending else "") + k.code for k in keys)
 
-    def _includes(self, req: SearchRequest, ignored: list[tuple[str, str]]) -> tuple[list[IncludeSpec],
-                                                                                        list[tuple[str, str]]]:
+    def _includes(self, req: SearchRequest, ignored: list[tuple[str, str]],
+                  types: list[str]) -> tuple[list[IncludeSpec], list[tuple[str, str]]]:
         specs, shown = [], []
         for values, reverse in ((req.includes, False), (req.revincludes, True)):
             for value, iterate in values:
                 name = ("_revinclude" if reverse else "_include") + (":iterate" if iterate else "")
                 try:
-                    specs.append(IncludeSpec(self.registry, value, iterate, reverse))
-                    shown.append((name, value))
+                    spec = IncludeSpec(self.registry, value, iterate, reverse)
                 except UnknownInclude as exc:
                     ignored.append((f"{name}={value}", str(exc)))
+                    continue
+                # search.html#include: an _include's source is the searched type (or, with :iterate, what
+                # was included); a _revinclude's target type (if given) must be a searched type
+                off = spec.target if reverse else spec.source_type
+                if not iterate and off is not None and off not in types:
+                    role = "refer to" if reverse else "start from"
+                    ignored.append((f"{name}={value}", f"it does not {role} the searched type "
+                                    f"{' or '.join(types[:3])}{'…' if len(types) > 3 else ''}, so it was not applied"))
+                    continue
+                specs.append(spec)
+                shown.append((name, value))
         return specs, shown
 
     def _near(self, filters: list[Filter], scope: Scope) -> Cond | None:

@@ -30,6 +30,8 @@ _CACHEABLE_LEN = 100
 
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _WS = re.compile(r"\s+", re.ASCII)
+# datatypes.html#string: no character below U+0020 but tab (U+0009), line feed (U+000A) and CR (U+000D).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]").search
 
 
 def _leap(year: int) -> bool:
@@ -108,6 +110,8 @@ def _string(type_code: str, regex: str | None) -> Checker:
             return "must not be empty or only whitespace"
         if limit is not None and len(value) > limit:
             return "is longer than 1 MB"
+        if not value.isprintable() and _CONTROL(value) is not None:  # isprintable: the fast common case
+            return "contains a control character (below U+0020, other than tab, CR and LF)"
         if pattern is not None and pattern(value) is None:
             return f"does not match the {type_code} format"
         if extra is not None:

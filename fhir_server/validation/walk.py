@@ -43,6 +43,59 @@ def check_resource(value: Any, loc: Loc | None, out: list[Issue]) -> None:
         return
     here: Loc = (None, rt, -1) if loc is None else (loc, f"ofType({rt})", -1)
     check_object(value, spec, here, out)
+    contained = value.get("contained")
+    if type(contained) is list and contained:
+        _check_contained(value, contained, here, out)
+
+
+# DomainResource's invariants on contained resources (R4, both of severity error).
+DOM_2 = "Constraint failed: dom-2: 'If the resource is contained in another resource, it SHALL NOT contain nested " \
+    "Resources'"
+DOM_3 = "Constraint failed: dom-3: 'If the resource is contained in another resource, it SHALL be referred to from " \
+    "elsewhere in the resource or SHALL refer to the containing resource'"
+
+
+def _check_contained(resource: dict[str, Any], contained: list[Any], here: Loc, out: list[Issue]) -> None:
+    """dom-2 (no contained resource holds contained resources) and dom-3 (each one is referenced as ``#id``
+    from somewhere in the resource, or refers to its container with ``#``)."""
+    where = render(here)
+    if any(type(c) is dict and "contained" in c for c in contained):
+        out.append(error("invariant", DOM_2, where))
+    # dom-3 looks for '#'+id among the resource's references, canonicals, uris and urls: any string
+    # value starting with '#' is taken (a little more lenient than the typed FHIRPath expression).
+    local: set[str] = set()
+    _local_refs(resource, local)
+    for c in contained:
+        if type(c) is not dict:
+            continue
+        cid = c.get("id")
+        if type(cid) is str and "#" + cid in local:
+            continue
+        inner: set[str] = set()
+        _local_refs(c, inner)
+        if "#" not in inner:  # it does not refer to its container either
+            out.append(error("invariant", DOM_3, where))
+            return
+
+
+def _local_refs(value: Any, found: set[str]) -> None:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, item in node.items():
+                if type(item) is str:
+                    if item[:1] == "#" and key != "div":
+                        found.add(item)
+                elif type(item) is dict or type(item) is list:
+                    stack.append(item)
+        elif type(node) is list:
+            for item in node:
+                if type(item) is str:
+                    if item[:1] == "#":
+                        found.add(item)
+                elif type(item) is dict or type(item) is list:
+                    stack.append(item)
 
 
 def check_object(obj: dict[str, Any], spec: Spec, loc: Loc, out: list[Issue]) -> None:

@@ -9,6 +9,11 @@ revocation, registration, the EHR launch and the account administration API.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from smart_auth.endpoints import (
@@ -24,9 +29,33 @@ from smart_auth.endpoints import (
     useradmin,
 )
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+
+def _wrong_method(allow: str) -> Callable[[Request], Awaitable[Response]]:
+    """Without it a wrong method on an /auth/ URL falls through to the FHIR routes (``/{type}/{id}``)."""
+
+    async def refuse(request: Request) -> Response:
+        raise HTTPException(405, headers={"Allow": allow})
+
+    return refuse
+
+
+def _with_405(found: list[Route]) -> list[BaseRoute]:
+    """Each route, then one answering its other methods with 405 and ``Allow`` (RFC 9110 §15.5.6).
+    CORS preflights (OPTIONS) never get here: the CORS middleware answers them before routing."""
+    out: list[BaseRoute] = []
+    for route in found:
+        methods = route.methods or set()
+        out.append(route)
+        others = [m for m in _METHODS if m not in methods]
+        allow = ", ".join(m for m in _METHODS if m in methods)
+        out.append(Route(route.path, _wrong_method(allow), methods=others))
+    return out
+
 
 def routes() -> list[BaseRoute]:
-    return [
+    return _with_405([
         Route("/.well-known/smart-configuration", discovery.smart_configuration, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
         Route("/auth/jwks", discovery.jwks, methods=["GET"]),
@@ -54,4 +83,4 @@ def routes() -> list[BaseRoute]:
         Route("/auth/oidc/callback", federated.callback, methods=["GET"]),
         Route("/auth/admin/users", useradmin.users_endpoint, methods=["GET", "POST"]),
         Route("/auth/admin/users/{username}/{action}", useradmin.user_switch, methods=["POST"]),
-    ]
+    ])

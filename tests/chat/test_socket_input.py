@@ -40,6 +40,7 @@ def test_bad_frames_get_errors_and_the_socket_stays_open(doc: Person) -> None:
         (json.dumps({"type": "send", "to": ["Patient/../x"], "text": "hi"}), 400),
         (json.dumps({"type": "send", "to": ["Patient/1"], "text": ""}), 400),
         (json.dumps({"type": "send", "to": ["Patient/1"], "text": 5}), 400),
+        (json.dumps({"type": "send", "to": ["Patient/1"], "text": "a\u0000b"}), 400),  # no NUL in FHIR strings
         (json.dumps({"type": "send", "to": ["Patient/1"], "text": long_text}), 413),
         (json.dumps({"type": "send", "to": ["Patient/1"], "text": "hi", "inResponseTo": "Patient/1"}), 400),
         (json.dumps({"type": "read", "id": "../../etc"}), 400),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from tests.conftest import Database, LiveServer
 from tests.helpers import FHIR_JSON, assert_outcome, patient
@@ -87,3 +90,53 @@ def test_bad_if_match_header_is_400(client: httpx.Client) -> None:
 
 def test_invalid_prefer_return_is_400(client: httpx.Client) -> None:
     assert_outcome(client.post("/Patient", json=patient(), headers={**FHIR_JSON, "Prefer": "return=everything"}), 400)
+
+
+def test_405_answers_carry_allow(client: httpx.Client) -> None:
+    # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response"
+    for resp, allow in (
+        (client.put("/Patient", json=patient(), headers=FHIR_JSON), "GET, HEAD, POST"),
+        (client.delete("/Patient"), "GET, HEAD, POST"),
+        (client.patch("/Patient", json=[], headers={"Content-Type": "application/json-patch+json"}),
+         "GET, HEAD, POST"),
+        (client.post("/Patient/123", json=patient(), headers=FHIR_JSON), "GET, HEAD, PUT, DELETE, PATCH"),
+        (client.post("/metadata"), "GET, HEAD"),
+        (client.delete("/_history"), "GET, HEAD"),
+        (client.post("/Patient/123/Observation"), "GET, HEAD"),
+        (client.get("/Patient/1/$triage", params={"symptoms": "cough"}), "POST"),  # it records data
+    ):
+        assert_outcome(resp, 405)
+        assert resp.headers.get("allow") == allow, (resp.request.method, resp.request.url)
+
+
+def test_client_disconnecting_mid_body_is_quiet(live: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+    import time
+
+    from tests.observability.prom import scrape
+
+    def errors() -> float:
+        return sum(v for (name, labels), v in scrape(live.client()).items()
+                   if name == "fhir_requests_total" and ("status", "500") in labels)
+
+    before = errors()
+    with caplog.at_level(logging.ERROR):
+        with socket.create_connection(("127.0.0.1", live.port)) as sock:
+            sock.sendall(b"POST /Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{\"resourceType\": \"Patient\", ")
+            time.sleep(0.3)
+        time.sleep(1.0)
+        assert live.client().get("/metadata").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert errors() == before
+
+
+def test_non_utf8_charset_is_415(client: httpx.Client) -> None:
+    # http.html#mime-type: FHIR resources are UTF-8 (the charset parameter, if given, must say so)
+    for charset in ("latin1", "ISO-8859-1", "utf-16"):
+        ctype = {"Content-Type": f"application/fhir+json; charset={charset}"}
+        assert_outcome(client.post("/Patient", json=patient(), headers=ctype), 415)
+    for charset in ("utf-8", "UTF-8", '"utf-8"'):
+        ctype = {"Content-Type": f"application/fhir+json; charset={charset}"}
+        ok = client.post("/Patient", json=patient(), headers=ctype)
+        assert ok.status_code == 201, ok.text

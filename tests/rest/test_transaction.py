@@ -185,3 +185,42 @@ def test_patch_entries_in_a_transaction(client: httpx.Client) -> None:
                       headers=FHIR_JSON).json()
     assert out["entry"][0]["response"]["status"] == "200 OK"
     assert client.get(f"/Patient/{pid}").json()["gender"] == "male"
+
+
+def test_duplicate_full_urls_are_400_and_nothing_is_written(fresh: LiveServer) -> None:
+    # bundle.html bdl-7: fullUrl must be unique in a Bundle unless the entries' meta.versionId differ
+    c = fresh.client()
+    urn = _urn()
+    before = _counts(fresh)
+    body = assert_outcome(c.post("/", json=_tx([_post(patient(), urn), _post(patient(), urn)]), headers=FHIR_JSON),
+                          400)
+    assert body["issue"][0]["expression"] == ["Bundle.entry[1].fullUrl"]
+    assert _counts(fresh) == before
+
+
+def test_delete_then_put_of_one_resource_is_400(client: httpx.Client) -> None:
+    # http.html#transaction: identities (conditional ones resolved) must not overlap in DELETE, POST, PUT/PATCH
+    rid = "dupy-" + uuid.uuid4().hex[:8]
+    client.put(f"/Patient/{rid}", json=patient(id=rid), headers=FHIR_JSON)
+    delete = {"request": {"method": "DELETE", "url": f"Patient/{rid}"}}
+    put = {"resource": patient(id=rid, gender="male"), "request": {"method": "PUT", "url": f"Patient/{rid}"}}
+    assert_outcome(client.post("/", json=_tx([delete, put]), headers=FHIR_JSON), 400)
+    absent = "dupy-" + uuid.uuid4().hex[:8]  # nothing to delete: the identities still overlap
+    delete_absent = {"request": {"method": "DELETE", "url": f"Patient/{absent}"}}
+    put_absent = {"resource": patient(id=absent), "request": {"method": "PUT", "url": f"Patient/{absent}"}}
+    assert_outcome(client.post("/", json=_tx([delete_absent, put_absent]), headers=FHIR_JSON), 400)
+    assert_outcome(client.get(f"/Patient/{absent}"), 404)
+    now = client.get(f"/Patient/{rid}").json()
+    assert now["meta"]["versionId"] == "1" and now["gender"] == "female"
+
+
+def test_conditional_delete_overlapping_an_update_is_400(client: httpx.Client) -> None:
+    ident = unique_identifier()
+    pid = client.post("/Patient", json=patient(identifier=[ident]), headers=FHIR_JSON).json()["id"]
+    delete = {"request": {"method": "DELETE", "url": f"Patient?identifier={ident['system']}|{ident['value']}"}}
+    patch_doc = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.gender"},
+        {"name": "value", "valueCode": "male"}]}]}
+    patch_entry = {"resource": patch_doc, "request": {"method": "PATCH", "url": f"Patient/{pid}"}}
+    assert_outcome(client.post("/", json=_tx([delete, patch_entry]), headers=FHIR_JSON), 400)
+    assert client.get(f"/Patient/{pid}").json()["meta"]["versionId"] == "1"

@@ -105,3 +105,34 @@ def test_a_cursor_of_another_search_is_400(s: Searcher) -> None:
     cursor = nxt.split("_cursor=")[1]
     assert_outcome(s.get(f"/Patient?_sort=family,given&_cursor={cursor}"), 400)
     assert_outcome(s.get(f"/Patient?_sort=family&_cursor={cursor}"), 400)
+
+
+def test_include_from_another_type_is_reported_not_silently_dropped(s: Searcher) -> None:
+    # search.html#include: _include=[source type]:[parameter]; the source is the type searched
+    body = s.bundle("/Patient?gender=male&_include=Observation:subject")
+    assert all(e["search"]["mode"] != "include" for e in body["entry"])
+    assert body["link"][0]["url"] == f"{s.base}/Patient?gender=male"
+    outcome = body["entry"][-1]
+    assert outcome["search"]["mode"] == "outcome"
+    assert outcome["resource"]["issue"][0]["expression"] == ["_include=Observation:subject"]
+    assert_outcome(s.get("/Patient?_include=Observation:subject", headers=STRICT), 400)
+    # with :iterate the source may be any type (what an earlier _include brought in)
+    iterate = s.bundle("/Patient?gender=male&_include:iterate=Observation:subject")
+    assert all(e["search"]["mode"] != "outcome" for e in iterate["entry"])
+
+
+def test_unknown_elements_are_reported(s: Searcher) -> None:
+    body = s.bundle("/Patient?gender=male&_elements=foo,name")
+    outcome = body["entry"][-1]
+    assert outcome["search"]["mode"] == "outcome"
+    issues = outcome["resource"]["issue"]
+    assert [i["expression"][0] for i in issues] == ["_elements"] and "'foo'" in issues[0]["diagnostics"]
+    assert_outcome(s.get("/Patient?_elements=foo", headers=STRICT), 400)
+    ok = s.bundle("/Patient?gender=male&_elements=name,Patient.birthDate")
+    assert all(e["search"]["mode"] == "match" for e in ok["entry"])
+
+
+def test_repeated_history_parameters_are_400(s: Searcher) -> None:
+    assert_outcome(s.get("/Patient/_history?_since=2020-01-01T00:00:00Z&_since=2021-01-01T00:00:00Z"), 400)
+    assert_outcome(s.get("/_history?_count=1&_count=2"), 400)
+    assert s.get("/_history?_since=2020-01-01T00:00:00Z").status_code == 200

@@ -87,3 +87,24 @@ def test_client_input_never_causes_a_500(auth: LiveServer) -> None:
     for header in ("Bearer " + "a" * 3000, "Bearer a.b", "Bearer \u00e9", "bearer"):
         resp = httpx.get(f"{auth.base}/Patient", headers={"Authorization": header.encode()})
         assert resp.status_code == 401, resp.text
+
+
+def test_wrong_methods_on_auth_endpoints_are_405_with_allow(auth: LiveServer) -> None:
+    # RFC 9110 §15.5.6: 405 with Allow listing the methods the URL supports (not a FHIR "unknown type" 404)
+    for method, path, allow in (("GET", "/auth/token", "POST"), ("PUT", "/auth/token", "POST"),
+                                ("GET", "/auth/introspect", "POST"), ("GET", "/auth/revoke", "POST"),
+                                ("GET", "/auth/register", "POST"), ("DELETE", "/auth/authorize", "GET, HEAD, POST"),
+                                ("POST", "/auth/jwks", "GET, HEAD")):
+        resp = httpx.request(method, f"{auth.base}{path}")
+        assert resp.status_code == 405, (method, path, resp.text)
+        assert resp.headers["allow"] == allow, (method, path)
+
+
+def test_401_for_a_bad_token_keeps_pyjwt_internals_out(auth: LiveServer) -> None:
+    for bad, said in (("abc.def.ghi", "The access token is not a well-formed JWT"),
+                      ("not-a-jwt", "The access token is not a well-formed JWT")):
+        resp = httpx.get(f"{auth.base}/Patient", headers={"Authorization": f"Bearer {bad}"})
+        assert resp.status_code == 401
+        issue = resp.json()["issue"][0]
+        assert issue["diagnostics"] == said, issue
+        assert resp.headers["www-authenticate"].count('"') == 6  # realm, error, description: no stray quotes

@@ -32,7 +32,7 @@ CASES: list[tuple[str, Any, set[tuple[str, str]]]] = [
     ("resourceType not a string", {"resourceType": 7}, {("not-supported", "")}),
     (
         "unknown contained type",
-        _patient(contained=[{"resourceType": "Nope", "id": "a"}]),
+        _patient(contained=[{"resourceType": "Nope", "id": "a"}], managingOrganization={"reference": "#a"}),
         {("not-supported", "Patient.contained[0]")},
     ),
     (
@@ -60,7 +60,8 @@ CASES: list[tuple[str, Any, set[tuple[str, str]]]] = [
     ),
     (
         "error inside a contained resource",
-        _patient(contained=[{"resourceType": "Organization", "id": "o", "name": ""}]),
+        _patient(contained=[{"resourceType": "Organization", "id": "o", "name": ""}],
+                 managingOrganization={"reference": "#o"}),
         {("value", "Patient.contained[0].ofType(Organization).name")},
     ),
     # unknown elements
@@ -149,6 +150,33 @@ CASES: list[tuple[str, Any, set[tuple[str, str]]]] = [
     ),
     ("empty string", _patient(birthDate=""), {("value", "Patient.birthDate")}),
     ("whitespace-only string", _patient(name=[{"family": "   "}]), {("value", "Patient.name[0].family")}),
+    # datatypes.html#string: no character below U+0020 but tab, CR and LF, in any string-like primitive
+    # DomainResource dom-2 and dom-3 (both severity error in R4)
+    (
+        "nested contained resources (dom-2)",
+        _patient(contained=[{"resourceType": "Patient", "id": "c1",
+                             "contained": [{"resourceType": "Patient", "id": "c2"}],
+                             "link": [{"other": {"reference": "#c2"}, "type": "seealso"}]}],
+                 link=[{"other": {"reference": "#c1"}, "type": "seealso"}]),
+        {("invariant", "Patient")},
+    ),
+    (
+        "contained resource nobody refers to (dom-3)",
+        _patient(contained=[{"resourceType": "Organization", "id": "o", "name": "x"}]),
+        {("invariant", "Patient")},
+    ),
+    (
+        "dom-3 inside a Bundle entry",
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:1", "resource": _patient(
+            contained=[{"resourceType": "Organization", "id": "o", "name": "x"}])}]},
+        {("invariant", "Bundle.entry[0].resource.ofType(Patient)")},
+    ),
+    ("NUL in a string", _patient(name=[{"family": "a\x00b"}]), {("value", "Patient.name[0].family")}),
+    ("control character in a uri", _patient(identifier=[{"system": "urn:\x1f"}]),
+     {("value", "Patient.identifier[0].system")}),
+    ("control character in a choice value", _with(OBS, valueString="x\x0b"),
+     {("value", "Observation.value.ofType(string)")}),
+    ("NUL in a code", _patient(gender="male\x00"), {("value", "Patient.gender")}),
     # cardinality
     (
         "missing required element",
@@ -373,3 +401,23 @@ def test_deep_nesting_is_an_issue_not_a_crash() -> None:
         item = child
     issues = validate({"resourceType": "Questionnaire", "status": "draft", "item": [root]})
     assert [(i.code, i.expression) for i in issues] == [("structure", "")]
+
+
+def test_dom3_is_satisfied_by_any_local_reference_form() -> None:
+    org = {"resourceType": "Organization", "id": "o", "name": "x"}
+    # referenced from the resource
+    assert validate(_patient(contained=[org], managingOrganization={"reference": "#o"})) == []
+    # referenced from another contained resource that the resource refers to
+    practitioner = {"resourceType": "Practitioner", "id": "p",
+                    "qualification": [{"code": {"text": "x"}, "issuer": {"reference": "#o"}}]}
+    assert validate(_patient(contained=[org, practitioner], generalPractitioner=[{"reference": "#p"}])) == []
+    # a contained resource referring to its container with '#'
+    provenance = {"resourceType": "Provenance", "id": "prov", "target": [{"reference": "#"}],
+                  "recorded": "2020-01-01T00:00:00Z", "agent": [{"who": {"display": "x"}}]}
+    assert validate(_patient(contained=[provenance])) == []
+    # a canonical: Questionnaire answerValueSet '#vs'
+    vs = {"resourceType": "ValueSet", "id": "vs", "status": "active",
+          "compose": {"include": [{"system": "http://loinc.org"}]}}
+    q = {"resourceType": "Questionnaire", "status": "draft", "contained": [vs],
+         "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs"}]}
+    assert validate(q) == []

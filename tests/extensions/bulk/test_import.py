@@ -210,12 +210,13 @@ def test_upload_errors(bulk: Bulk) -> None:
 
 
 def test_a_line_postgresql_refuses_is_reported_and_the_others_written(bulk: Bulk) -> None:
-    """JSONB cannot hold \\u0000: the chunk is refused at COPY, then written line by line."""
+    """JSONB cannot hold \\u0000, and FHIR strings must not (datatypes.html#string): the line is refused
+    when it is read, naming the element, and the other lines are written."""
     body = b"\n".join([b'{"resourceType": "Patient", "id": "nul-before", "name": [{"family": "NulCase"}]}',
                        b'{"resourceType": "Patient", "id": "nul-line", "name": [{"family": "a\\u0000b"}]}',
                        b'{"resourceType": "Patient", "id": "nul-after", "name": [{"family": "NulCase"}]}'])
     manifest = _upload(bulk, body)
     failed = _failed_lines(bulk, manifest)
-    assert list(failed) == [2] and "Patient/nul-line" in failed[2]["issue"][0]["diagnostics"]
+    assert list(failed) == [2] and "Patient.name[0].family" in failed[2]["issue"][0]["diagnostics"]
     assert _count(bulk, "/Patient", family="NulCase") == 2
     assert bulk.client.get("/Patient/nul-line", headers=bulk.headers).status_code == 404
