@@ -17,6 +17,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import regex
+
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.functions import BOOL, INTEGER, STRING, one, simple
@@ -65,12 +67,62 @@ def _string_fn(name: str, lo: int, hi: int, fn: StrFn, out_type: str) -> None:
     simple(name, lo, hi, out=out)(run)
 
 
+REGEX_TIMEOUT = 0.25
+"""Seconds one match of a client's regular expression may take (catastrophic backtracking)."""
+MAX_PATTERN = 1000
+"""The longest regular expression accepted, in characters."""
+MAX_STRING = 1_000_000
+"""The longest string a string function may build, in characters."""
+
+
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> regex.Pattern[str]:
+    """The compiled pattern (cached). Expressions come from clients (FHIRPath Patch paths, profile
+    invariants, SearchParameters), so patterns run under the ``regex`` package with a timeout."""
+    if len(pattern) > MAX_PATTERN:
+        raise FHIRPathExecutionError(f"regular expression longer than {MAX_PATTERN} characters")
     try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error as e:
+        return regex.compile(pattern, regex.DOTALL)
+    except (regex.error, ValueError, OverflowError, RecursionError) as e:
         raise FHIRPathExecutionError(f"invalid regular expression {pattern!r}: {e}") from e
+
+
+def _timed_out(pattern: str) -> FHIRPathExecutionError:
+    return FHIRPathExecutionError(
+        f"regular expression {pattern[:100]!r} took longer than {REGEX_TIMEOUT} s to evaluate"
+    )
+
+
+def _matches(s: str, pattern: str) -> bool:
+    try:
+        return _regex(pattern).search(s, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError as e:
+        raise _timed_out(pattern) from e
+
+
+def _matches_full(s: str, pattern: str) -> bool:
+    try:
+        return _regex(pattern).fullmatch(s, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError as e:
+        raise _timed_out(pattern) from e
+
+
+def _replace_matches(s: str, pattern: str, substitution: str) -> str:
+    if not pattern:
+        return s
+    try:
+        out = _regex(pattern).sub(substitution.replace("$", "\\"), s, timeout=REGEX_TIMEOUT)
+    except TimeoutError as e:
+        raise _timed_out(pattern) from e
+    except (regex.error, IndexError) as e:  # a substitution naming a group the pattern lacks
+        raise FHIRPathExecutionError(f"invalid substitution {substitution!r}: {e}") from e
+    return _bounded(out)
+
+
+def _bounded(s: str) -> str:
+    if len(s) > MAX_STRING:
+        raise FHIRPathExecutionError(f"the result would be longer than {MAX_STRING} characters")
+    return s
 
 
 def _substring(s: str, start: Any, length: Any = None) -> str | None:
@@ -134,7 +186,12 @@ def _json_unescape_one(m: re.Match[str]) -> str:
 
 def _replace(s: str, pattern: str, substitution: str) -> str:
     if pattern:
+        count = s.count(pattern)
+        if len(s) + count * (len(substitution) - len(pattern)) > MAX_STRING:
+            raise FHIRPathExecutionError(f"replace() would build more than {MAX_STRING} characters")
         return s.replace(pattern, substitution)
+    if (len(s) + 1) * len(substitution) + len(s) > MAX_STRING:
+        raise FHIRPathExecutionError(f"replace() would build more than {MAX_STRING} characters")
     return "".join(substitution + c for c in s) + substitution
 
 
@@ -152,10 +209,9 @@ _SPECS: list[tuple[str, int, int, StrFn, str]] = [
     ("upper", 0, 0, lambda s: s.upper(), "System.String"),
     ("lower", 0, 0, lambda s: s.lower(), "System.String"),
     ("replace", 2, 2, _replace, "System.String"),
-    ("matches", 1, 1, lambda s, p: _regex(p).search(s) is not None, "System.Boolean"),
-    ("matchesFull", 1, 1, lambda s, p: _regex(p).fullmatch(s) is not None, "System.Boolean"),
-    ("replaceMatches", 2, 2, lambda s, p, r: _regex(p).sub(r.replace("$", "\\"), s) if p else s,
-     "System.String"),
+    ("matches", 1, 1, _matches, "System.Boolean"),
+    ("matchesFull", 1, 1, _matches_full, "System.Boolean"),
+    ("replaceMatches", 2, 2, _replace_matches, "System.String"),
     ("length", 0, 0, len, "System.Integer"),
     ("toChars", 0, 0, list, "System.String"),
     ("trim", 0, 0, lambda s: s.strip(), "System.String"),
@@ -172,4 +228,4 @@ for _spec in _SPECS:
 @simple("join", 0, 1, out=STRING)
 def _join(ctx: Ctx, items: list[Item], sep: list[Item] | None = None) -> list[Item]:
     separator = "" if not sep else str(sep[0].value)
-    return [Item(separator.join(str(i.value) for i in items), "System.String")]
+    return [Item(_bounded(separator.join(str(i.value) for i in items)), "System.String")]
