@@ -10,7 +10,7 @@ from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.functions import FUNCTIONS, SAME, arg_value, check_arity, register, simple
-from fhir_server.fhirpath.items import Item
+from fhir_server.fhirpath.items import MAX_ITEMS, Item
 
 
 def _ordered(name: str, lo: int, hi: int, fn: Callable[..., list[Item]]) -> None:
@@ -98,4 +98,11 @@ def _union(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
 def _combine(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     check_arity(c, node, 1, 1)
     other = c.expr(node.args[0])[0]
-    return (lambda ctx, items: items + other(ctx)), Static(None, False)
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        more = other(ctx)
+        if len(items) + len(more) > MAX_ITEMS:
+            raise FHIRPathExecutionError(f"combine() would produce more than {MAX_ITEMS} items")
+        return items + more
+
+    return run, Static(None, False)
