@@ -40,6 +40,8 @@ def _fhirpath_patch(current: Json, patch: Any) -> Json:
 
     try:
         return fhirpath_patch.apply_patch(current, patch)
+    except fhirpath_patch.PatchFormatError as exc:
+        raise BadRequest(f"Invalid FHIRPath Patch: {exc}") from exc
     except fhirpath_patch.PatchError as exc:
         raise Unprocessable(f"The FHIRPath Patch cannot be applied: {exc}") from exc
 
