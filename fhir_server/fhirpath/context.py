@@ -26,7 +26,9 @@ _FIXED_ENV = {
 class Ctx:
     """State of one evaluation."""
 
-    __slots__ = ("_now", "context", "env", "index", "resolver", "resource", "root_resource", "this", "total")
+    __slots__ = (
+        "_now", "context", "env", "index", "regex_time", "resolver", "resource", "root_resource", "this", "total",
+    )
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Ctx:
         self.index: int | None = None
         self.total: list[Item] = []
         self._now: datetime | None = None
+        self.regex_time = 0.0  # seconds spent matching regular expressions (bounded per evaluation)
 
     def now(self) -> datetime:
         """The same instant for every now()/today()/timeOfDay() of one evaluation."""

@@ -93,6 +93,24 @@ def test_catastrophic_regex_times_out() -> None:
         assert time.monotonic() - start < 10 * strings.REGEX_TIMEOUT + 2
 
 
+def test_many_slow_matches_share_one_budget() -> None:
+    """Fifty matches just under the per-match timeout would block for long: one budget per evaluation."""
+    many = {"resourceType": "Patient", "name": [{"family": "a" * 40 + "!"} for _ in range(50)]}
+    start = time.monotonic()
+    with pytest.raises(FHIRPathExecutionError, match="regular expression"):
+        fhirpath.evaluate(many, "Patient.name.where(family.matches('(a|a)*(a|a)*$'))")
+    assert time.monotonic() - start < strings.REGEX_BUDGET + 3
+
+
+@pytest.mark.parametrize("pattern", ["(a{1000}){1000}", "(?:a{65535}){65535}", "a{0,65535}{0,65535}"])
+def test_patterns_that_unroll_to_huge_programs_are_refused(pattern: str) -> None:
+    """The regex compiler unrolls counted repeats; nested ones would take seconds and gigabytes."""
+    start = time.monotonic()
+    with pytest.raises(FHIRPathExecutionError, match="repeats too much"):
+        ev(f"'x'.matches('{pattern}')")
+    assert time.monotonic() - start < 1
+
+
 def test_the_testers_regex_is_answered_quickly() -> None:
     start = time.monotonic()
     assert ev("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'.matches('^(a+)+$')") == [False]
@@ -105,6 +123,7 @@ def test_regexes_still_work() -> None:
     assert ev("'abc'.matchesFull('a.c')") == [True]
     assert ev("'a\nc'.matchesFull('a.c')") == [True]  # single-line mode: '.' matches a newline
     assert ev("'abc'.replaceMatches('(b)', '[$1]')") == ["a[b]c"]
+    assert ev("'2024-01'.matches('^[0-9]{4}-[0-9]{2}$')") == [True]
 
 
 @pytest.mark.parametrize(
