@@ -77,7 +77,7 @@ MAX_STRING = 1_000_000
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> regex.Pattern[str]:
+def client_regex(pattern: str) -> regex.Pattern[str]:
     """The compiled pattern (cached). Expressions come from clients (FHIRPath Patch paths, profile
     invariants, SearchParameters), so patterns run under the ``regex`` package with a timeout."""
     if len(pattern) > MAX_PATTERN:
@@ -155,7 +155,7 @@ def _regex_fn(name: str, mode: str, lo: int) -> None:
         pattern = str(values[0])
         if mode == "sub" and not pattern:
             return [Item(s, "System.String")]
-        compiled = _regex(pattern)
+        compiled = client_regex(pattern)
         timeout = min(REGEX_TIMEOUT, REGEX_BUDGET - ctx.regex_time)
         if timeout <= 0:
             raise _timed_out(pattern)
