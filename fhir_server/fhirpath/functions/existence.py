@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.compare import contains_item, distinct
+from fhir_server.fhirpath.compare import distinct, membership
 from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -71,12 +71,14 @@ def _any_false(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("subsetOf", 1, out=BOOL)
 def _subset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return boolean(all(contains_item(other, i) for i in items))
+    has = membership(other)
+    return boolean(all(has(i) for i in items))
 
 
 @simple("supersetOf", 1, out=BOOL)
 def _superset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return boolean(all(contains_item(items, i) for i in other))
+    has = membership(items)
+    return boolean(all(has(i) for i in other))
 
 
 def is_true(items: list[Item]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.compare import contains_item, distinct
+from fhir_server.fhirpath.compare import distinct, membership
 from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -79,12 +79,14 @@ def _single(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("intersect", 1, out=SAME)
 def _intersect(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return distinct([i for i in items if contains_item(other, i)])
+    has = membership(other)
+    return distinct([i for i in items if has(i)])
 
 
 @simple("exclude", 1, out=SAME)
 def _exclude(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return [i for i in items if not contains_item(other, i)]
+    has = membership(other)
+    return [i for i in items if not has(i)]
 
 
 @register("union")
