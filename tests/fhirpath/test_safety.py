@@ -172,3 +172,24 @@ def test_unexpected_python_errors_become_execution_errors() -> None:
         strings._string_fn("encode", 1, 1, strings._encode, "System.String")
         fhirpath.compile.cache_clear()
     assert ev("'boom'.encode('hex')") == ["626f6f6d"]
+
+
+BIG = ("(1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10)"
+       ".select((1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10).select($this)))))")
+
+
+def test_a_long_evaluation_is_stopped() -> None:
+    """Each step is bounded, but a chain of them over 100,000 items would still run for long."""
+    from fhir_server.fhirpath.context import MAX_SECONDS
+
+    start = time.monotonic()
+    with pytest.raises(FHIRPathExecutionError, match="took longer than"):
+        ev(BIG + ".sort()" * 40)
+    assert time.monotonic() - start < MAX_SECONDS + 3
+
+
+def test_large_collections_within_bounds_still_evaluate() -> None:
+    assert ev(BIG + ".count()") == [100000]
+    assert ev(BIG + ".distinct().count()") == [10]
+    assert ev(BIG + ".exclude(1 | 2).distinct().count()") == [8]
+    assert ev(BIG + ".intersect(3 | 4.0 | 'x')") == [3, 4]

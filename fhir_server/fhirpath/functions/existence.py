@@ -23,11 +23,13 @@ def _count(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("distinct", out=SAME)
 def _distinct(ctx: Ctx, items: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     return distinct(items)
 
 
 @simple("isDistinct", out=BOOL)
 def _is_distinct(ctx: Ctx, items: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     return boolean(len(distinct(items)) == len(items))
 
 
@@ -71,12 +73,14 @@ def _any_false(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("subsetOf", 1, out=BOOL)
 def _subset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     has = membership(other)
     return boolean(all(has(i) for i in items))
 
 
 @simple("supersetOf", 1, out=BOOL)
 def _superset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     has = membership(items)
     return boolean(all(has(i) for i in other))
 
@@ -100,6 +104,7 @@ def _exists(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     crit, _ = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         try:
             for i, it in enumerate(items):
@@ -119,6 +124,7 @@ def _all(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     crit, _ = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         try:
             for i, it in enumerate(items):

@@ -31,6 +31,7 @@ def _where(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     crit = _lambda(c, node, inp)
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         if not items:
             return items
         saved, saved_index = ctx.this, ctx.index
@@ -53,6 +54,7 @@ def _select(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     proj, st = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         out: list[Item] = []
         try:
@@ -78,12 +80,14 @@ def _repeat(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     proj = _lambda(c, node, Static(None))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved = ctx.this
         out: list[Item] = []
         seen: set[object] = set()  # id() of elements, (type, value) of hashable primitives
         queue = deque(items)
         try:
             while queue:
+                ctx.charge(1)
                 it = queue.popleft()
                 ctx.this = [it]
                 for new in proj(ctx):
@@ -130,6 +134,7 @@ def _aggregate(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Stat
     init = c.expr(node.args[1])[0] if len(node.args) > 1 else None
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index, saved_total = ctx.this, ctx.index, ctx.total
         total = init(ctx) if init is not None else []
         try:
@@ -152,6 +157,7 @@ def _sort(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
         keys.append((c.with_this(inp, expr)[0], desc))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved = ctx.this
         try:
             rows = []

@@ -79,12 +79,14 @@ def _single(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("intersect", 1, out=SAME)
 def _intersect(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     has = membership(other)
     return distinct([i for i in items if has(i)])
 
 
 @simple("exclude", 1, out=SAME)
 def _exclude(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     has = membership(other)
     return [i for i in items if not has(i)]
 
@@ -102,6 +104,7 @@ def _combine(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static
     other = c.expr(node.args[0])[0]
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         more = other(ctx)
         if len(items) + len(more) > MAX_ITEMS:
             raise FHIRPathExecutionError(f"combine() would produce more than {MAX_ITEMS} items")
