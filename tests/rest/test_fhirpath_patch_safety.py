@@ -3,12 +3,14 @@ one is answered promptly with a 4xx OperationOutcome, nothing is written, and th
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import LiveServer
 from tests.helpers import FHIR_JSON, assert_outcome, patient
 
 
@@ -161,3 +163,23 @@ def test_hostile_paths_get_a_prompt_4xx_and_the_server_stays_up(client: httpx.Cl
         assert_outcome(resp, resp.status_code)
     _unchanged(client, pid)
     assert client.get("/healthz", timeout=5).status_code == 200
+
+
+def test_the_server_answers_while_a_slow_path_is_evaluated(live: LiveServer) -> None:
+    """A path that works for seconds (until the engine stops it) does not block other requests."""
+    big = ("(1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10)"
+           ".select((1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10).select($this)))))")
+    path = f"Patient.name.where({big}{'.sort()' * 60}.count() > 0).family"
+    with live.client() as c:
+        pid = _pid(c)
+        results: list[httpx.Response] = []
+        worker = threading.Thread(target=lambda: results.append(_patch(c, pid, _replace(path))[0]))
+        worker.start()
+        time.sleep(0.3)
+        start = time.monotonic()
+        with live.client() as other:
+            assert other.get("/healthz", timeout=10).status_code == 200
+        assert time.monotonic() - start < 1.5
+        worker.join(30)
+        body = assert_outcome(results[0], 422)
+        assert "took longer than" in body["issue"][0]["diagnostics"]
