@@ -183,3 +183,21 @@ def test_the_server_answers_while_a_slow_path_is_evaluated(live: LiveServer) -> 
         worker.join(30)
         body = assert_outcome(results[0], 422)
         assert "took longer than" in body["issue"][0]["diagnostics"]
+
+
+def test_hostile_fhirpath_patch_in_a_transaction(client: httpx.Client) -> None:
+    """The same paths as Bundle entries (R4 http.html#transaction: a failing entry fails the Bundle)."""
+    pid = _pid(client)
+
+    def tx(parameters: Any) -> httpx.Response:
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": parameters, "request": {"method": "PATCH", "url": f"Patient/{pid}"}},
+        ]}
+        return client.post("/", json=bundle, headers=FHIR_JSON, timeout=30)
+
+    start = time.monotonic()
+    assert_outcome(tx(_replace("Patient.name.where('" + "a" * 60 + "!'.matches('(a|aa)+$')).family")), 422)
+    assert_outcome(tx(_replace("Patient.name.where(" + "9" * 5000 + " > 0).family")), 422)
+    assert_outcome(tx({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": "x"}]}), 400)
+    assert time.monotonic() - start < 10
+    _unchanged(client, pid)
