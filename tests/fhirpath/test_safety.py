@@ -142,6 +142,7 @@ def test_regexes_still_work() -> None:
          "select"),
         ("'" + "x" * 1200 + "'.replace('', '" + "y" * 1000 + "')", "replace"),
         ("('x' | 'y').join('" + "z" * (strings.MAX_STRING + 1) + "')", "longer than"),
+        ("'a'" + ".encode('hex')" * 30, "more than"),
     ],
 )
 def test_unbounded_work_is_an_execution_error(expression: str, message: str) -> None:

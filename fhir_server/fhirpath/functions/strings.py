@@ -58,6 +58,8 @@ def _string_fn(name: str, lo: int, hi: int, fn: StrFn, out_type: str) -> None:
         result = fn(s, *values)
         if result is None:
             return []
+        if type(result) is str and len(result) > MAX_STRING:  # encode('hex') doubles, and chains
+            raise FHIRPathExecutionError(f"{name}() would build more than {MAX_STRING} characters")
         if isinstance(result, list):
             return [Item(r, "System.String") for r in result]
         if isinstance(result, bool):
