@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.errors import FHIRPathError
+from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathSyntaxError
 from fhir_server.fhirpath.locate import Loc, Locator
 from fhir_server.fhirpath.parser import parse
 from fhir_server.fhirpath.patch_values import (
@@ -84,6 +84,12 @@ def _operations(parameters: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
         path = _first_value(parts["path"])
         if len(path) > MAX_PATH:
             raise PatchFormatError(f"parameter {n + 1}: the path is longer than {MAX_PATH} characters")
+        try:
+            parse(path)  # a path that is not FHIRPath makes the document malformed (400)
+        except FHIRPathSyntaxError as e:
+            raise PatchFormatError(f"operation {n + 1}: invalid path: {e}") from e
+        except RecursionError as e:
+            raise PatchFormatError(f"operation {n + 1}: invalid path: too deeply nested") from e
         out.append(parts)
     return out
 

@@ -96,6 +96,8 @@ def test_primitive_extensions_stay_aligned() -> None:
         {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [None]}]},
         params(op(type="replace", path="Patient.name.where(", value={"valueString": "x"}), {"name": "operation"}),
         params(op(type="add", path="Patient", name="contact", value={"part": "x"})),
+        params(op(type="delete", path="Patient.name.where(")),  # not FHIRPath
+        params(op(type="delete", path="Patient.name[" + "9" * 50 + "]")),  # no Integer literal
     ],
 )
 def test_malformed_parameters_are_format_errors(parameters: dict[str, Any]) -> None:
