@@ -49,6 +49,10 @@ from fhir_server.fhirpath.values import DateTime, Quantity, Time
 TypedValue = Item
 Date = DateTime
 
+# Python errors an evaluation may still hit on hostile input (decimal.Overflow/InvalidOperation are
+# ArithmeticErrors); they surface as FHIRPathExecutionError so callers answer 4xx, never 500.
+_RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, MemoryError)
+
 __all__ = [
     "Date", "DateTime", "Expression", "FHIRPathError", "FHIRPathExecutionError", "FHIRPathSemanticError",
     "FHIRPathSyntaxError", "Quantity", "Time", "TypedValue", "compile", "evaluate",
@@ -105,8 +109,14 @@ class Expression:
             fn = compile(self.source, None, strict=self.strict)._fn
         try:
             return fn(Ctx(this, root, env, resolver))
+        except FHIRPathError:
+            raise
         except RecursionError as e:
-            raise FHIRPathExecutionError("expression too deeply nested") from e
+            raise FHIRPathExecutionError("expression too deeply nested", None, self.source) from e
+        except _RUNTIME_ERRORS as e:  # hostile input the checks above it did not foresee
+            raise FHIRPathExecutionError(
+                f"evaluation failed ({type(e).__name__}: {str(e)[:200]})", None, self.source
+            ) from e
 
     def _fits(self, type_name: str) -> bool:
         """Is a context of ``type_name`` what this expression was compiled for (base_type or a subtype)?"""
@@ -134,6 +144,8 @@ def compile(expression: str, base_type: str | None = None, *, strict: bool = Fal
         raise
     except RecursionError as e:
         raise FHIRPathSyntaxError("expression too deeply nested", None, expression) from e
+    except _RUNTIME_ERRORS as e:
+        raise FHIRPathSyntaxError(f"invalid expression ({type(e).__name__})", None, expression) from e
     return Expression(expression, base_type, strict, fn)
 
 

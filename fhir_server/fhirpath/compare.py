@@ -6,6 +6,7 @@ Ordering of values that cannot be compared (a string and a number) is an executi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -180,9 +181,35 @@ def distinct(items: list[Item]) -> list[Item]:
 
 
 def _hash_key(it: Item) -> Any:
+    """A hashable key equal for items that are ``=`` (strings, booleans, numbers), else None."""
     v = it.value
     if isinstance(v, str) and kind_of(it) == "str":
         return ("s", v)
     if isinstance(v, bool):
         return ("b", v)
+    if isinstance(v, (int, Decimal, float)):
+        k = kind_of(it)
+        if k in _NUM:
+            return ("n", system_value(it))  # int and Decimal hash alike when numerically equal
     return None
+
+
+def membership(items: list[Item]) -> Callable[[Item], bool]:
+    """``lambda x: contains_item(items, x)`` in constant time for the items :func:`_hash_key` keys
+    (intersect/exclude/subsetOf over large collections would otherwise be quadratic)."""
+    keyed: set[Any] = set()
+    rest: list[Item] = []
+    for it in items:
+        key = _hash_key(it)
+        if key is None:
+            rest.append(it)
+        else:
+            keyed.add(key)
+
+    def has(x: Item) -> bool:
+        key = _hash_key(x)
+        if key is not None and key in keyed:
+            return True
+        return contains_item(rest, x)
+
+    return has

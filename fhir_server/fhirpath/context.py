@@ -7,6 +7,7 @@ resolver and the moment of ``now()``. Nothing here is shared between evaluations
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,10 +24,19 @@ _FIXED_ENV = {
 }
 
 
+MAX_SECONDS = 2.0
+"""How long one evaluation may run once it is doing real work (client expressions: no hang)."""
+WORK_CHECK = 10_000
+"""Items of work between two looks at the clock (small evaluations never look)."""
+
+
 class Ctx:
     """State of one evaluation."""
 
-    __slots__ = ("_now", "context", "env", "index", "resolver", "resource", "root_resource", "this", "total")
+    __slots__ = (
+        "_now", "context", "deadline", "env", "index", "next_check", "regex_time", "resolver", "resource",
+        "root_resource", "this", "total", "work",
+    )
 
     def __init__(
         self,
@@ -44,6 +54,22 @@ class Ctx:
         self.index: int | None = None
         self.total: list[Item] = []
         self._now: datetime | None = None
+        self.regex_time = 0.0  # seconds spent matching regular expressions (bounded per evaluation)
+        self.work = 0  # items the collection functions went through (see charge())
+        self.next_check = WORK_CHECK
+        self.deadline = 0.0
+
+    def charge(self, items: int) -> None:
+        """Count ``items`` of work; past every WORK_CHECK items, look at the clock. An evaluation that
+        has done more than WORK_CHECK items of work for longer than MAX_SECONDS is stopped."""
+        self.work += items
+        if self.work >= self.next_check:
+            now = time.monotonic()
+            if not self.deadline:
+                self.deadline = now + MAX_SECONDS
+            elif now > self.deadline:
+                raise FHIRPathExecutionError(f"the expression took longer than {MAX_SECONDS} s to evaluate")
+            self.next_check = self.work + WORK_CHECK
 
     def now(self) -> datetime:
         """The same instant for every now()/today()/timeOfDay() of one evaluation."""

@@ -13,6 +13,13 @@ from typing import Any
 
 from fhir_server.fhirpath.values import DateTime, Quantity, Time, parse_date, parse_datetime, parse_time
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+"""The range of System.Integer (http://hl7.org/fhirpath/N1/#integer: 32-bit signed)."""
+MAX_ITEMS = 200_000
+"""The largest collection select()/combine() may build (nested selects multiply: an execution error)."""
+DECIMAL_LIMIT = Decimal(10) ** 28
+"""System.Decimal values stay below 10^28 in magnitude (N1 §Decimal; results beyond are empty)."""
+
 
 class Item:
     """One node of a FHIRPath collection."""

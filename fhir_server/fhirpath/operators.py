@@ -67,7 +67,8 @@ def compile_unary(c: Compiler, node: ast.Unary) -> tuple[Eval, Static]:
         it = singleton(operand(ctx), "unary -")
         if it is None:
             return []
-        return [arithmetic.negate(it)]
+        out = arithmetic.negate(it)
+        return [] if out is None else [out]
 
     return negate, st
 
@@ -168,6 +169,8 @@ def _arith(op: str, left: Eval, right: Eval) -> Eval:
             a, b = singleton(left(ctx), "&"), singleton(right(ctx), "&")
             sa = "" if a is None else str(system_value(a))
             sb = "" if b is None else str(system_value(b))
+            if len(sa) + len(sb) > arithmetic.MAX_STRING:
+                raise FHIRPathExecutionError(f"the string would be longer than {arithmetic.MAX_STRING} characters")
             return [Item(sa + sb, "System.String")]
 
         return concat

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.errors import FHIRPathSyntaxError
+from fhir_server.fhirpath.items import INT_MAX
 from fhir_server.fhirpath.lexer import (
     DATETIME,
     DIDENT,
@@ -51,6 +52,7 @@ class _Parser:
         self.src = src
         self.toks = tokenize(src)
         self.i = 0
+        self.negated = False  # the next number literal follows a unary minus
 
     def peek(self) -> Token:
         return self.toks[self.i]
@@ -112,6 +114,7 @@ class _Parser:
         tok = self.peek()
         if tok.kind == OP and tok.text in ("+", "-"):
             self.take()
+            self.negated = tok.text == "-" and self.peek().kind == NUM
             operand = self.unary()
             return ast.Unary(tok.pos, tok.text, operand)
         return self.postfix(self.term())
@@ -198,14 +201,20 @@ class _Parser:
         return self._number(tok)
 
     def _number(self, tok: Token) -> ast.Node:
-        num: int | Decimal = Decimal(tok.text) if "." in tok.text else int(tok.text)
+        negated, self.negated = self.negated, False
         unit = self.peek()
-        if unit.kind == STR:
+        if unit.kind == STR or (unit.kind == IDENT and unit.text in CALENDAR_UNITS):
             self.take()
-            return ast.Literal(tok.pos, Quantity(Decimal(num), unit.text), "System.Quantity")
-        if unit.kind == IDENT and unit.text in CALENDAR_UNITS:
-            self.take()
-            return ast.Literal(tok.pos, Quantity(Decimal(num), unit.text), "System.Quantity")
-        if isinstance(num, int):
-            return ast.Literal(tok.pos, num, "System.Integer")
-        return ast.Literal(tok.pos, num, "System.Decimal")
+            return ast.Literal(tok.pos, Quantity(Decimal(tok.text), unit.text), "System.Quantity")
+        if "." in tok.text:
+            return ast.Literal(tok.pos, Decimal(tok.text), "System.Decimal")
+        # System.Integer is 32-bit (N1 §Integer); 2^31 is allowed only right after a unary minus
+        limit = INT_MAX + 1 if negated else INT_MAX
+        digits = tok.text.lstrip("0") or "0"
+        if len(digits) > len(str(limit)) or int(digits) > limit:
+            raise FHIRPathSyntaxError(
+                f"integer literal {tok.text[:20]}{'...' if len(tok.text) > 20 else ''} is out of range "
+                "(a FHIRPath Integer is 32-bit signed)",
+                tok.pos, self.src,
+            )
+        return ast.Literal(tok.pos, int(digits), "System.Integer")

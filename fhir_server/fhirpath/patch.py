@@ -13,27 +13,89 @@ import copy
 from typing import Any
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.errors import FHIRPathError
+from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathSyntaxError
 from fhir_server.fhirpath.locate import Loc, Locator
 from fhir_server.fhirpath.parser import parse
-from fhir_server.fhirpath.patch_values import PatchError, element_of, operation_parts, part_value, prune
+from fhir_server.fhirpath.patch_values import (
+    PatchError,
+    PatchFormatError,
+    element_of,
+    operation_parts,
+    part_value,
+    prune,
+)
 
-__all__ = ["PatchError", "apply_patch"]
+__all__ = ["PatchError", "PatchFormatError", "apply_patch"]
+
+MAX_PATH = 10_000
+"""The longest FHIRPath accepted as an operation's path, in characters."""
+
+# What evaluating a client's path may raise besides FHIRPathError (the engine maps most of these
+# itself; the Locator runs compiled steps directly, so they are caught here too).
+_ENGINE_ERRORS = (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError)
 
 
 def apply_patch(resource: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The resource with every operation of the FHIRPath Patch ``parameters`` applied."""
-    if parameters.get("resourceType") != "Parameters":
-        raise PatchError("a FHIRPath Patch must be a Parameters resource")
+    """The resource with every operation of the FHIRPath Patch ``parameters`` applied.
+
+    Raises :class:`PatchFormatError` when ``parameters`` is not shaped like a FHIRPath Patch (all
+    operations are checked before any is applied) and :class:`PatchError` when an operation cannot
+    be applied (its path is invalid or fails to evaluate, selects nothing or too much...).
+    """
+    operations = _operations(parameters)
     result = copy.deepcopy(resource)
-    for n, param in enumerate(parameters.get("parameter", [])):
-        if param.get("name") != "operation":
-            raise PatchError(f"parameter {n + 1}: expected 'operation', got {param.get('name')!r}")
+    for n, parts in enumerate(operations):
         try:
-            _apply(result, operation_parts(param))
+            _apply(result, parts)
+        except PatchError:
+            raise
         except FHIRPathError as e:
             raise PatchError(f"operation {n + 1}: invalid path: {e}") from e
+        except RecursionError as e:
+            raise PatchError(f"operation {n + 1}: the path is too deeply nested") from e
+        except _ENGINE_ERRORS as e:
+            raise PatchError(f"operation {n + 1}: the path cannot be evaluated ({type(e).__name__})") from e
     return result
+
+
+def _operations(parameters: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
+    """The parts of every operation by name; PatchFormatError names what is malformed."""
+    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+        raise PatchFormatError("a FHIRPath Patch must be a Parameters resource")
+    params = parameters.get("parameter", [])
+    if not isinstance(params, list):
+        raise PatchFormatError("Parameters.parameter must be a list")
+    out = []
+    for n, param in enumerate(params):
+        if not isinstance(param, dict):
+            raise PatchFormatError(f"parameter {n + 1} must be an object")
+        if param.get("name") != "operation":
+            raise PatchFormatError(f"parameter {n + 1}: expected 'operation', got {param.get('name')!r}")
+        try:
+            parts = operation_parts(param)
+        except PatchFormatError:
+            raise
+        except PatchError as e:
+            raise PatchFormatError(f"parameter {n + 1}: {e}") from e
+        for name in ("type", "path"):
+            value = _first_value(parts.get(name) or {})
+            if not isinstance(value, str) or not value:
+                raise PatchFormatError(f"parameter {n + 1}: the operation has no {name!r} (a non-empty string)")
+        path = _first_value(parts["path"])
+        if len(path) > MAX_PATH:
+            raise PatchFormatError(f"parameter {n + 1}: the path is longer than {MAX_PATH} characters")
+        try:
+            parse(path)  # a path that is not FHIRPath makes the document malformed (400)
+        except FHIRPathSyntaxError as e:
+            raise PatchFormatError(f"operation {n + 1}: invalid path: {e}") from e
+        except RecursionError as e:
+            raise PatchFormatError(f"operation {n + 1}: invalid path: too deeply nested") from e
+        out.append(parts)
+    return out
+
+
+def _first_value(part: dict[str, Any]) -> Any:
+    return next((v for k, v in part.items() if k.startswith("value")), None)
 
 
 def _apply(resource: dict[str, Any], parts: dict[str, dict[str, Any]]) -> None:
@@ -47,7 +109,7 @@ def _apply(resource: dict[str, Any], parts: dict[str, dict[str, Any]]) -> None:
 
 def _string(parts: dict[str, dict[str, Any]], name: str) -> str:
     part = parts.get(name)
-    value = None if part is None else next((v for k, v in part.items() if k.startswith("value")), None)
+    value = None if part is None else _first_value(part)
     if not isinstance(value, str) or not value:
         raise PatchError(f"the operation has no {name!r}")
     return value

@@ -15,6 +15,10 @@ class PatchError(ValueError):
     """A FHIRPath Patch operation cannot be applied."""
 
 
+class PatchFormatError(PatchError):
+    """The Parameters resource is not shaped like a FHIRPath Patch (a malformed request)."""
+
+
 def _error(message: str) -> ValueError:
     return PatchError(message)
 
@@ -22,13 +26,21 @@ def _error(message: str) -> ValueError:
 def operation_parts(param: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The parts of one ``operation`` parameter by name."""
     parts: dict[str, dict[str, Any]] = {}
-    for part in param.get("part", []):
+    for part in _part_list(param, "an operation"):
         name = part.get("name")
         if not isinstance(name, str):
             raise _error("an operation part has no name")
         if name in parts:
             raise _error(f"the operation has several {name!r} parts")
         parts[name] = part
+    return parts
+
+
+def _part_list(holder: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """``holder.part``, checked to be a list of objects."""
+    parts = holder.get("part", [])
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise PatchFormatError(f"the 'part' of {what} must be a list of parameter objects")
     return parts
 
 
@@ -63,7 +75,7 @@ def part_value(part: dict[str, Any], type_: str) -> Any:
         return part["resource"]
     if "part" in part:
         out: dict[str, Any] = {}
-        for sub in part["part"]:
+        for sub in _part_list(part, "a value"):
             name = sub.get("name")
             if not isinstance(name, str):
                 raise _error("a value part has no name")

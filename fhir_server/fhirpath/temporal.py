@@ -73,10 +73,24 @@ def duration_unit(q: Quantity) -> str:
     return unit
 
 
-def add_datetime(v: DateTime, q: Quantity, sign: int) -> DateTime:
-    """``v + q`` (sign 1) or ``v - q`` (sign -1) for a calendar duration ``q``."""
+def add_datetime(v: DateTime, q: Quantity, sign: int) -> DateTime | None:
+    """``v + q`` (sign 1) or ``v - q`` (sign -1) for a calendar duration ``q``; None (empty) when the
+    result is outside the years 1..9999 FHIRPath dates have (an overflow, N1 §6.6 Math)."""
     unit = duration_unit(q)
-    amount = int(q.value) * sign
+    if not q.value.is_finite() or abs(q.value) >= _MAX_AMOUNT:
+        return None
+    try:
+        result = _add_datetime(v, unit, int(q.value) * sign)
+    except (OverflowError, ValueError):  # beyond what datetime/timedelta hold
+        return None
+    return result if 1 <= result.year <= 9999 else None
+
+
+_MAX_AMOUNT = 10**15
+"""No calendar duration this large keeps a date within 1..9999 (in milliseconds: ~31,700 years)."""
+
+
+def _add_datetime(v: DateTime, unit: str, amount: int) -> DateTime:
     if unit in ("year", "month"):
         months = amount * (12 if unit == "year" else 1)
         total = v.year * 12 + (v.month or 1) - 1 + months
@@ -110,11 +124,13 @@ def _micro(frac: str) -> int:
     return int((frac + "000000")[:6]) if frac else 0
 
 
-def add_time(v: Time, q: Quantity, sign: int) -> Time:
-    """``v ± q`` for a time of day (wraps around midnight)."""
+def add_time(v: Time, q: Quantity, sign: int) -> Time | None:
+    """``v ± q`` for a time of day (wraps around midnight); None (empty) for an absurd amount."""
     unit = duration_unit(q)
     if unit in ("year", "month", "week", "day"):
         return v
+    if not q.value.is_finite() or abs(q.value) >= _MAX_AMOUNT:
+        return None
     amount = int(q.value) * sign
     factor = {"hour": 3600000, "minute": 60000, "second": 1000, "millisecond": 1}[unit]
     ms = ((v.hour * 60 + (v.minute or 0)) * 60 + (v.second or 0)) * 1000 + _micro(v.frac) // 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -40,6 +41,8 @@ def _fhirpath_patch(current: Json, patch: Any) -> Json:
 
     try:
         return fhirpath_patch.apply_patch(current, patch)
+    except fhirpath_patch.PatchFormatError as exc:
+        raise BadRequest(f"Invalid FHIRPath Patch: {exc}") from exc
     except fhirpath_patch.PatchError as exc:
         raise Unprocessable(f"The FHIRPath Patch cannot be applied: {exc}") from exc
 
@@ -64,7 +67,11 @@ async def patch(
         raise NotFound(f"{res_type}/{res_id} is not known")
     current: Json = orjson.loads(row.content)
     access.check("patch", res_type, current, f"{res_type}/{res_id}")
-    patched = apply_patch(current, kind, body)
+    if kind == "json-patch":
+        patched = apply_patch(current, kind, body)
+    else:
+        # a client's FHIRPath can take up to the engine's limits (seconds): off the event loop
+        patched = await asyncio.to_thread(apply_patch, current, kind, body)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch may not change the resourceType or the id")
     if patched == orjson.loads(row.content):

@@ -9,8 +9,8 @@ required binding into false rejections, so "unknown" is always an explicit answe
 
 from __future__ import annotations
 
-import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -22,6 +22,30 @@ Codes = frozenset[tuple[str, str]]
 Resource = dict[str, Any]
 
 _CODE_PROPERTIES = frozenset({"concept", "code"})
+
+
+def _regex_filter(pattern: str, codes: Iterable[str]) -> set[str]:
+    """The codes the (client-supplied) pattern matches in full; each match is time-limited and all
+    of them together get one second, so a backtracking pattern cannot block the server."""
+    from fhir_server.fhirpath import FHIRPathError
+    from fhir_server.fhirpath.functions.strings import REGEX_BUDGET, REGEX_TIMEOUT, client_regex
+
+    try:
+        compiled = client_regex(pattern)
+    except FHIRPathError as exc:
+        raise NotExpandable(f"regex filter: {exc.message}") from exc
+    deadline = time.monotonic() + REGEX_BUDGET
+    out = set()
+    for code in codes:
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            if compiled.fullmatch(code, timeout=min(remaining, REGEX_TIMEOUT)):
+                out.add(code)
+        except TimeoutError as exc:
+            raise NotExpandable(f"regex filter {pattern[:100]!r} takes too long") from exc
+    return out
 
 
 class NotExpandable(Exception):
@@ -186,6 +210,5 @@ def _code_filter(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
     if op == "not-in":
         return set(cs.concepts) - set(value.split(","))
     if op == "regex":
-        pattern = re.compile(value)
-        return {c for c in cs.concepts if pattern.fullmatch(c)}
+        return _regex_filter(value, cs.concepts)
     raise NotExpandable(f"filter concept {op} is not supported locally")

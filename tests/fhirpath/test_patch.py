@@ -85,3 +85,35 @@ def test_primitive_extensions_stay_aligned() -> None:
     assert out["name"][0] == {"given": ["B", "A"], "_given": [ext, None]}
     out = apply_patch(pat, params(op(type="replace", path="Patient.name[0].given[1]", value=value)))
     assert out["name"][0] == {"given": ["A", "Z"], "_given": [None, ext]}  # the extension stays
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": "x"}]},
+        {"resourceType": "Parameters", "parameter": {"name": "operation"}},
+        {"resourceType": "Parameters", "parameter": [7]},
+        {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [None]}]},
+        params(op(type="replace", path="Patient.name.where(", value={"valueString": "x"}), {"name": "operation"}),
+        params(op(type="add", path="Patient", name="contact", value={"part": "x"})),
+        params(op(type="delete", path="Patient.name.where(")),  # not FHIRPath
+        params(op(type="delete", path="Patient.name[" + "9" * 50 + "]")),  # no Integer literal
+    ],
+)
+def test_malformed_parameters_are_format_errors(parameters: dict[str, Any]) -> None:
+    """A Parameters resource not shaped like a FHIRPath Patch is rejected before anything is applied."""
+    from fhir_server.fhirpath.patch import PatchFormatError
+
+    with pytest.raises(PatchFormatError):
+        apply_patch(PATIENT, parameters)
+
+
+def test_path_evaluation_failures_are_patch_errors() -> None:
+    """A regex that backtracks without end or an out-of-range literal: a PatchError, not a hang or crash."""
+    slow = op(type="replace", path="Patient.name.where('" + "a" * 60 + "!'.matches('(a|aa)+$')).family",
+              value={"valueString": "x"})
+    with pytest.raises(PatchError, match="regular expression"):
+        apply_patch(PATIENT, params(slow))
+    big = op(type="delete", path="Patient.name.where(" + "9" * 5000 + " > 0)")
+    with pytest.raises(PatchError, match="out of range"):
+        apply_patch(PATIENT, params(big))

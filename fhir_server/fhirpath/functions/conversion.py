@@ -9,7 +9,7 @@ from typing import Any
 
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.functions import BOOL, one, simple
-from fhir_server.fhirpath.items import Item, boolean, kind_of, system_item, system_value
+from fhir_server.fhirpath.items import INT_MAX, INT_MIN, Item, boolean, kind_of, system_item, system_value
 from fhir_server.fhirpath.ucum import convert
 from fhir_server.fhirpath.values import (
     CALENDAR_UNITS,
@@ -47,7 +47,11 @@ def to_integer(k: str, v: Any) -> Any:
     if k == "bool":
         return 1 if v else 0
     if k == "str" and _INT.match(v):
-        return int(v)
+        digits = v.lstrip("+-").lstrip("0")
+        if len(digits) > 10:  # beyond a 32-bit Integer (and Python's int-from-string digit limit)
+            return None
+        n = int(v)
+        return n if INT_MIN <= n <= INT_MAX else None
     return None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.compare import contains_item, distinct
+from fhir_server.fhirpath.compare import distinct, membership
 from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -23,11 +23,13 @@ def _count(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("distinct", out=SAME)
 def _distinct(ctx: Ctx, items: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     return distinct(items)
 
 
 @simple("isDistinct", out=BOOL)
 def _is_distinct(ctx: Ctx, items: list[Item]) -> list[Item]:
+    ctx.charge(len(items))
     return boolean(len(distinct(items)) == len(items))
 
 
@@ -71,12 +73,16 @@ def _any_false(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("subsetOf", 1, out=BOOL)
 def _subset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return boolean(all(contains_item(other, i) for i in items))
+    ctx.charge(len(items))
+    has = membership(other)
+    return boolean(all(has(i) for i in items))
 
 
 @simple("supersetOf", 1, out=BOOL)
 def _superset_of(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return boolean(all(contains_item(items, i) for i in other))
+    ctx.charge(len(items))
+    has = membership(items)
+    return boolean(all(has(i) for i in other))
 
 
 def is_true(items: list[Item]) -> bool:
@@ -98,6 +104,7 @@ def _exists(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     crit, _ = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         try:
             for i, it in enumerate(items):
@@ -117,6 +124,7 @@ def _all(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     crit, _ = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         try:
             for i, it in enumerate(items):

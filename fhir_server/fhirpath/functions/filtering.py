@@ -12,10 +12,10 @@ from fhir_server.fhirpath import ast
 from fhir_server.fhirpath.compare import compare
 from fhir_server.fhirpath.compiler import UNKNOWN, Compiler, Eval, Static, Step
 from fhir_server.fhirpath.context import Ctx
-from fhir_server.fhirpath.errors import FHIRPathError
+from fhir_server.fhirpath.errors import FHIRPathError, FHIRPathExecutionError
 from fhir_server.fhirpath.functions import check_arity, one, register
 from fhir_server.fhirpath.functions.existence import is_true
-from fhir_server.fhirpath.items import Item
+from fhir_server.fhirpath.items import MAX_ITEMS, Item
 from fhir_server.fhirpath.navigation import children
 
 _TRACE = logging.getLogger("fhir_server.fhirpath.trace")
@@ -31,6 +31,7 @@ def _where(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     crit = _lambda(c, node, inp)
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         if not items:
             return items
         saved, saved_index = ctx.this, ctx.index
@@ -53,17 +54,24 @@ def _select(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     proj, st = c.with_this(inp, node.args[0])
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index = ctx.this, ctx.index
         out: list[Item] = []
         try:
             for i, it in enumerate(items):
                 ctx.this, ctx.index = [it], i
                 out.extend(proj(ctx))
+                if len(out) > MAX_ITEMS:
+                    raise FHIRPathExecutionError(f"select() produced more than {MAX_ITEMS} items")
         finally:
             ctx.this, ctx.index = saved, saved_index
         return out
 
     return run, Static(st.types, inp.ordered)
+
+
+MAX_REPEAT = 10_000
+"""The most items repeat() collects (``1.repeat($this + 1)`` would never end)."""
 
 
 @register("repeat")
@@ -72,29 +80,47 @@ def _repeat(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]
     proj = _lambda(c, node, Static(None))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved = ctx.this
         out: list[Item] = []
-        seen: set[int] = set()
+        seen: set[object] = set()  # id() of elements, (type, value) of hashable primitives
         queue = deque(items)
         try:
             while queue:
+                ctx.charge(1)
                 it = queue.popleft()
                 ctx.this = [it]
                 for new in proj(ctx):
-                    key = id(new.value) if isinstance(new.value, dict) else None
-                    if key is not None and key in seen:
+                    key = _repeat_key(new)
+                    if key is None:
+                        if any(_same(new, o) for o in out):
+                            continue
+                    elif key in seen:
                         continue
-                    if key is None and any(_same(new, o) for o in out):
-                        continue
-                    if key is not None:
+                    else:
                         seen.add(key)
                     out.append(new)
                     queue.append(new)
+                    if len(out) > MAX_REPEAT:
+                        raise FHIRPathExecutionError(f"repeat() produced more than {MAX_REPEAT} items")
         finally:
             ctx.this = saved
         return out
 
     return run, Static(None, False)
+
+
+def _repeat_key(it: Item) -> object:
+    """What identifies an item for repeat(): an element by identity, a primitive by type and value
+    (None when the value cannot be hashed: compared one by one)."""
+    v = it.value
+    if isinstance(v, dict):
+        return id(v)
+    try:
+        hash(v)
+    except TypeError:
+        return None
+    return (it.type, v)
 
 
 def _same(a: Item, b: Item) -> bool:
@@ -108,6 +134,7 @@ def _aggregate(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Stat
     init = c.expr(node.args[1])[0] if len(node.args) > 1 else None
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved, saved_index, saved_total = ctx.this, ctx.index, ctx.total
         total = init(ctx) if init is not None else []
         try:
@@ -130,6 +157,7 @@ def _sort(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
         keys.append((c.with_this(inp, expr)[0], desc))
 
     def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
         saved = ctx.this
         try:
             rows = []

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.functions import one, simple
-from fhir_server.fhirpath.items import Item, kind_of, system_item, system_value
+from fhir_server.fhirpath.items import DECIMAL_LIMIT, INT_MAX, INT_MIN, Item, kind_of, system_item, system_value
 from fhir_server.fhirpath.values import Quantity
 
 
@@ -47,9 +47,19 @@ def _math_fn(name: str, fn: Callable[..., Any], nargs: int = 0, required: bool =
             raise FHIRPathExecutionError(f"{name}() expects a number")
         try:
             result = fn(k, v, *([_arg(args)] if args else []))
-        except (InvalidOperation, ValueError, OverflowError, ZeroDivisionError):
+        except (ArithmeticError, ValueError):  # decimal.Overflow/InvalidOperation, int(Infinity)...
             return []
-        return [] if result is None else [_item(result)]
+        if result is None or not _representable(result):
+            return []  # not representable: empty (N1 §6.6 Math, overflow)
+        return [_item(result)]
+
+
+def _representable(v: Any) -> bool:
+    if type(v) is int:
+        return INT_MIN <= v <= INT_MAX
+    if isinstance(v, Decimal):
+        return v.is_finite() and abs(v) < DECIMAL_LIMIT
+    return True
 
 
 def _item(v: Any) -> Item:
@@ -66,7 +76,10 @@ def _abs(k: str, v: Any) -> Any:
 
 def _integral(mode: str) -> Callable[[str, Any], Any]:
     def run(k: str, v: Any) -> Any:
-        return v if k == "int" else int(Decimal(v).to_integral_value(rounding=mode))
+        if k == "int":
+            return v
+        d = Decimal(v).to_integral_value(rounding=mode)
+        return int(d) if abs(d) <= INT_MAX + 1 else None  # never build a huge Python int
 
     return run
 
@@ -75,6 +88,8 @@ def _round(k: str, v: Any, places: Any = None) -> Any:
     p = 0 if places is None else int(places)
     if p < 0:
         raise FHIRPathExecutionError("round() precision must be >= 0")
+    if p > 28:
+        return None  # beyond the Decimal precision (28 digits)
     return Decimal(v).quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_UP)
 
 
@@ -103,6 +118,9 @@ def _clean(d: Decimal) -> Decimal:
 
 def _power(k: str, v: Any, exp: Any) -> Any:
     if isinstance(v, int) and isinstance(exp, int) and exp >= 0:
+        # |v| >= 2 and exp > 31 cannot fit a 32-bit Integer: refuse before computing a huge int
+        if abs(v) >= 2 and exp > 31:
+            return None
         return v**exp
     base, e = Decimal(v), Decimal(exp)
     if base < 0 and e != e.to_integral_value():

@@ -13,9 +13,12 @@ import binascii
 import html
 import json
 import re
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
@@ -55,6 +58,8 @@ def _string_fn(name: str, lo: int, hi: int, fn: StrFn, out_type: str) -> None:
         result = fn(s, *values)
         if result is None:
             return []
+        if type(result) is str and len(result) > MAX_STRING:  # encode('hex') doubles, and chains
+            raise FHIRPathExecutionError(f"{name}() would build more than {MAX_STRING} characters")
         if isinstance(result, list):
             return [Item(r, "System.String") for r in result]
         if isinstance(result, bool):
@@ -65,12 +70,124 @@ def _string_fn(name: str, lo: int, hi: int, fn: StrFn, out_type: str) -> None:
     simple(name, lo, hi, out=out)(run)
 
 
+REGEX_TIMEOUT = 0.25
+"""Seconds one match of a client's regular expression may take (catastrophic backtracking)."""
+MAX_PATTERN = 1000
+"""The longest regular expression accepted, in characters."""
+MAX_STRING = 1_000_000
+"""The longest string a string function may build, in characters."""
+
+
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def client_regex(pattern: str) -> regex.Pattern[str]:
+    """The compiled pattern (cached). Expressions come from clients (FHIRPath Patch paths, profile
+    invariants, SearchParameters), so patterns run under the ``regex`` package with a timeout."""
+    if len(pattern) > MAX_PATTERN:
+        raise FHIRPathExecutionError(f"regular expression longer than {MAX_PATTERN} characters")
+    if _expanded_size(pattern) > MAX_EXPANSION:
+        # the regex compiler unrolls counted repeats: (?:a{65535}){65535} takes seconds and gigabytes
+        raise FHIRPathExecutionError(f"regular expression {pattern[:100]!r} repeats too much")
     try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error as e:
+        return regex.compile(pattern, regex.DOTALL)
+    except (regex.error, ValueError, OverflowError, RecursionError) as e:
         raise FHIRPathExecutionError(f"invalid regular expression {pattern!r}: {e}") from e
+
+
+MAX_EXPANSION = 10_000
+"""The largest size a pattern may have once its counted repeats ({n}, {n,m}) are unrolled."""
+_COUNT = re.compile(r"\{(\d{0,9})(?:,(\d{0,9}))?\}")
+
+
+def _expanded_size(pattern: str) -> int:
+    """An upper estimate of the pattern's size with counted repeats unrolled (nested ones multiply)."""
+    limit = MAX_EXPANSION + 1
+    frames: list[list[int]] = [[]]  # per open group: the sizes of its atoms so far
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            frames[-1].append(1)
+            i += 2
+        elif c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            frames[-1].append(1)
+            i = j + 1
+        elif c == "(":
+            frames.append([])
+            i += 1
+        elif c == ")" and len(frames) > 1:
+            inner = sum(frames.pop())
+            frames[-1].append(max(min(inner, limit), 1))
+            i += 1
+        elif c == "{" and frames[-1] and (m := _COUNT.match(pattern, i)) and (m.group(1) or m.group(2)):
+            bound = max(int(m.group(1) or 0), int(m.group(2) or 0), 1)
+            frames[-1][-1] = min(frames[-1][-1] * bound, limit)
+            i = m.end()
+        else:
+            frames[-1].append(1)
+            i += 1
+    return min(sum(sum(f) for f in frames), limit)
+
+
+def _timed_out(pattern: str) -> FHIRPathExecutionError:
+    return FHIRPathExecutionError(
+        f"regular expression {pattern[:100]!r} took too long to evaluate "
+        f"(at most {REGEX_TIMEOUT} s per match, {REGEX_BUDGET} s per expression)"
+    )
+
+
+REGEX_BUDGET = 1.0
+"""Seconds all the regex matches of one evaluation may take together (many slow matches add up)."""
+
+
+def _regex_fn(name: str, mode: str, lo: int) -> None:
+    """matches() / matchesFull() / replaceMatches(): each match gets what is left of the budget."""
+
+    def run(ctx: Ctx, items: list[Item], *args: list[Item]) -> list[Item]:
+        s = _input(items, name)
+        values = None if s is None else _args(args, name)
+        if s is None or values is None:
+            return []
+        pattern = str(values[0])
+        if mode == "sub" and not pattern:
+            return [Item(s, "System.String")]
+        compiled = client_regex(pattern)
+        timeout = min(REGEX_TIMEOUT, REGEX_BUDGET - ctx.regex_time)
+        if timeout <= 0:
+            raise _timed_out(pattern)
+        start = time.perf_counter()
+        try:
+            if mode == "search":
+                return boolean(compiled.search(s, timeout=timeout) is not None)
+            if mode == "full":
+                return boolean(compiled.fullmatch(s, timeout=timeout) is not None)
+            out = compiled.sub(str(values[1]).replace("$", "\\"), s, timeout=timeout)
+            return [Item(_bounded(out), "System.String")]
+        except TimeoutError as e:
+            raise _timed_out(pattern) from e
+        except (regex.error, IndexError) as e:  # a substitution naming a group the pattern lacks
+            raise FHIRPathExecutionError(f"invalid substitution for {pattern!r}: {e}") from e
+        finally:
+            ctx.regex_time += time.perf_counter() - start
+
+    simple(name, lo, lo, out=STRING if mode == "sub" else BOOL)(run)
+
+
+_regex_fn("matches", "search", 1)
+_regex_fn("matchesFull", "full", 1)
+_regex_fn("replaceMatches", "sub", 2)
+
+
+def _bounded(s: str) -> str:
+    if len(s) > MAX_STRING:
+        raise FHIRPathExecutionError(f"the result would be longer than {MAX_STRING} characters")
+    return s
 
 
 def _substring(s: str, start: Any, length: Any = None) -> str | None:
@@ -134,7 +251,12 @@ def _json_unescape_one(m: re.Match[str]) -> str:
 
 def _replace(s: str, pattern: str, substitution: str) -> str:
     if pattern:
+        count = s.count(pattern)
+        if len(s) + count * (len(substitution) - len(pattern)) > MAX_STRING:
+            raise FHIRPathExecutionError(f"replace() would build more than {MAX_STRING} characters")
         return s.replace(pattern, substitution)
+    if (len(s) + 1) * len(substitution) + len(s) > MAX_STRING:
+        raise FHIRPathExecutionError(f"replace() would build more than {MAX_STRING} characters")
     return "".join(substitution + c for c in s) + substitution
 
 
@@ -152,10 +274,6 @@ _SPECS: list[tuple[str, int, int, StrFn, str]] = [
     ("upper", 0, 0, lambda s: s.upper(), "System.String"),
     ("lower", 0, 0, lambda s: s.lower(), "System.String"),
     ("replace", 2, 2, _replace, "System.String"),
-    ("matches", 1, 1, lambda s, p: _regex(p).search(s) is not None, "System.Boolean"),
-    ("matchesFull", 1, 1, lambda s, p: _regex(p).fullmatch(s) is not None, "System.Boolean"),
-    ("replaceMatches", 2, 2, lambda s, p, r: _regex(p).sub(r.replace("$", "\\"), s) if p else s,
-     "System.String"),
     ("length", 0, 0, len, "System.Integer"),
     ("toChars", 0, 0, list, "System.String"),
     ("trim", 0, 0, lambda s: s.strip(), "System.String"),
@@ -172,4 +290,4 @@ for _spec in _SPECS:
 @simple("join", 0, 1, out=STRING)
 def _join(ctx: Ctx, items: list[Item], sep: list[Item] | None = None) -> list[Item]:
     separator = "" if not sep else str(sep[0].value)
-    return [Item(separator.join(str(i.value) for i in items), "System.String")]
+    return [Item(_bounded(separator.join(str(i.value) for i in items)), "System.String")]

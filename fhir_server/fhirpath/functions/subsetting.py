@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fhir_server.fhirpath import ast
-from fhir_server.fhirpath.compare import contains_item, distinct
+from fhir_server.fhirpath.compare import distinct, membership
 from fhir_server.fhirpath.compiler import Compiler, Static, Step
 from fhir_server.fhirpath.context import Ctx
 from fhir_server.fhirpath.errors import FHIRPathExecutionError
 from fhir_server.fhirpath.functions import FUNCTIONS, SAME, arg_value, check_arity, register, simple
-from fhir_server.fhirpath.items import Item
+from fhir_server.fhirpath.items import MAX_ITEMS, Item
 
 
 def _ordered(name: str, lo: int, hi: int, fn: Callable[..., list[Item]]) -> None:
@@ -79,12 +79,16 @@ def _single(ctx: Ctx, items: list[Item]) -> list[Item]:
 
 @simple("intersect", 1, out=SAME)
 def _intersect(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return distinct([i for i in items if contains_item(other, i)])
+    ctx.charge(len(items))
+    has = membership(other)
+    return distinct([i for i in items if has(i)])
 
 
 @simple("exclude", 1, out=SAME)
 def _exclude(ctx: Ctx, items: list[Item], other: list[Item]) -> list[Item]:
-    return [i for i in items if not contains_item(other, i)]
+    ctx.charge(len(items))
+    has = membership(other)
+    return [i for i in items if not has(i)]
 
 
 @register("union")
@@ -98,4 +102,12 @@ def _union(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
 def _combine(c: Compiler, node: ast.Function, inp: Static) -> tuple[Step, Static]:
     check_arity(c, node, 1, 1)
     other = c.expr(node.args[0])[0]
-    return (lambda ctx, items: items + other(ctx)), Static(None, False)
+
+    def run(ctx: Ctx, items: list[Item]) -> list[Item]:
+        ctx.charge(len(items))
+        more = other(ctx)
+        if len(items) + len(more) > MAX_ITEMS:
+            raise FHIRPathExecutionError(f"combine() would produce more than {MAX_ITEMS} items")
+        return items + more
+
+    return run, Static(None, False)
