@@ -185,6 +185,7 @@ def test_b5_what_xml_allows_is_kept(client: httpx.Client) -> None:
             '<name id="n1"><family value="Strict"/><given value="A"/><given value="B"/></name>'
             '<birthDate><extension url="http://hl7.org/fhir/StructureDefinition/data-absent-reason">'
             '<valueCode value="unknown"/></extension></birthDate>'
+            '<generalPractitioner><reference value="#p1"/></generalPractitioner>'  # dom-3: contained are referenced
             '<managingOrganization><reference value="#o1"/></managingOrganization></Patient>')
     created = client.post("/Patient", content=body, headers=XML_IN)
     assert created.status_code == 201, created.text
