@@ -32,6 +32,7 @@ from fhir_server.fhir.json import dumps, http_date, instant
 from fhir_server.rest.negotiation import negotiate
 from fhir_server.rest.operations import invoke
 from fhir_server.rest.respond import base_url, fhir_response
+from fhir_server.storage.crypto import open_blob
 
 Json = dict[str, Any]
 RETRY_AFTER = "2"
@@ -143,7 +144,7 @@ async def _parts(server: Any, job_id: str, file_no: int) -> AsyncIterator[bytes]
         if row is None:
             return
         seq = row[0]
-        yield row[1].encode()
+        yield open_blob(row[1], f"bulk_part/{job_id}/{file_no}/{seq}")  # sealed when encryption at rest is on
 
 
 async def import_kickoff(request: Request) -> Response:
