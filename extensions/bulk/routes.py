@@ -129,8 +129,16 @@ async def download(request: Request) -> Response:
     if row is None:
         raise NotFound(f"No file {file_no}.ndjson in bulk job {job.id}")
     _check_file_access(job, row[0])
-    return StreamingResponse(_parts(server, job.id, file_no), media_type="application/fhir+ndjson",
+    parts = _parts(server, job.id, file_no)
+    first = await anext(parts, b"")  # opened before the answer starts: a key missing is an error, not a cut file
+    return StreamingResponse(_then(first, parts), media_type="application/fhir+ndjson",
                              headers={"Content-Disposition": f'attachment; filename="{row[0]}-{file_no}.ndjson"'})
+
+
+async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for part in rest:
+        yield part
 
 
 async def _parts(server: Any, job_id: str, file_no: int) -> AsyncIterator[bytes]:

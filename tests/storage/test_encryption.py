@@ -334,6 +334,9 @@ def test_keys_over_time(pg_admin_url: str) -> None:
     server = Serve(db, key_env(("k1", KEY_A)))
     with server.client() as c:
         written.update({k: [v] for k, v in _writes(c, "first", 5).items()})
+        manifest, exported = Bulk(c).export("/$export", params={"_type": "Observation"})
+        assert len(exported) == 10
+        old_file = httpx.URL(manifest["output"][0]["url"]).path  # sealed with k1; rotate-key leaves Bulk files
     _all_readable(server, written)  # plain and sealed rows side by side
     server.stop()
     assert by_key(db, "resource") == {None: 5, "k1": 5}
@@ -388,6 +391,9 @@ def test_keys_over_time(pg_admin_url: str) -> None:
     assert rotate_key(db, key_env(("k2", KEY_B)), "--check").stdout.splitlines()[0].endswith(" under k2")
     server = Serve(db, key_env(("k2", KEY_B)))
     _all_readable(server, written)
+    with server.client() as c:  # a Bulk file made under k1 needs k1 until it expires: said before any byte is sent
+        resp = c.get(old_file, headers={"Accept": "application/fhir+ndjson"})
+        assert resp.status_code == 500 and "sealed with key 'k1'" in resp.json()["issue"][0]["diagnostics"]
 
     # a row a writer holds is retried, then reported as left (exit 1); once free, a second run finishes
     with psycopg.connect(db.url) as conn:
