@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fhir_server.errors import FhirError
 
+log = logging.getLogger(__name__)
 PREFIX = "ENC:"
 _PREFIX_BYTES = PREFIX.encode()
 NONCE_BYTES = 12
@@ -198,19 +200,27 @@ def open_blob(value: str | bytes, identity: str) -> bytes:
     if not raw.startswith(_PREFIX_BYTES):
         return raw
     key_id, _, rest = raw[len(_PREFIX_BYTES):].partition(b":")
-    return _open_token(_PREFIX_BYTES + key_id + b":" + identity.encode() + b":" + rest.partition(b":")[2])
+    return _open(key_id.decode(errors="replace"), rest.partition(b":")[2], identity)
 
 
 def _open_token(raw: bytes) -> bytes:
+    key_id, _, rest = raw[len(_PREFIX_BYTES):].partition(b":")
+    identity, _, b64 = rest.partition(b":")
+    return _open(key_id.decode(errors="replace"), b64, identity.decode(errors="replace"))
+
+
+def _open(key_id: str, b64: bytes, identity: str) -> bytes:
     try:
-        key_id, identity, b64 = raw[len(_PREFIX_BYTES):].decode().split(":", 2)
         sealed = base64.b64decode(b64)  # PostgreSQL breaks base64 into lines: the newlines are skipped
-    except (ValueError, binascii.Error) as exc:
-        raise EncryptionError("stored content is neither JSON nor a sealed value") from exc
-    keys = _keys
-    if keys is None:
-        raise EncryptionError(f"{_what(identity)} is encrypted and this server has no FHIR_ENCRYPTION_KEY")
-    return keys.open(key_id, sealed, identity)
+        if _keys is None:
+            raise EncryptionError(f"{_what(identity)} is encrypted and this server has no FHIR_ENCRYPTION_KEY")
+        return _keys.open(key_id, sealed, identity)
+    except binascii.Error as exc:
+        log.error("%s is neither JSON nor a sealed value", identity)
+        raise EncryptionError(f"{_what(identity)} is neither JSON nor a sealed value") from exc
+    except EncryptionError as exc:  # a key missing here, or a row altered: the operators must hear of it
+        log.error("%s", exc.diagnostics)
+        raise
 
 
 # The key ids the rows of a table were sealed with: a skip scan of its partial key index (a few probes).
