@@ -9,6 +9,7 @@ The servers run as ``fhir-server serve`` processes (the keys belong to a process
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import pickle
 import signal
@@ -65,12 +66,16 @@ def _environ(db: Database, env: dict[str, str]) -> dict[str, str]:
 class Serve:
     """``fhir-server serve`` in its own process with these keys."""
 
-    def __init__(self, db: Database, env: dict[str, str]) -> None:
+    started: list[Serve] = []  # stopped at the end of each test, whatever happened (see _no_leftovers)
+
+    def __init__(self, db: Database, env: dict[str, str], shared: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="fhir-enc-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen([*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                                      env=_environ(db, env), stdout=self.log, stderr=self.log)
+        if not shared:
+            Serve.started.append(self)
         deadline = time.time() + 120
         while True:
             if self.proc.poll() is not None:
@@ -91,12 +96,24 @@ class Serve:
         return httpx.Client(base_url=self.base, timeout=120, headers={"Accept": "application/fhir+json"})
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.log.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.log.name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    """A failed assertion must not leave server processes behind (the module's shared one has its fixture)."""
+    yield
+    while Serve.started:
+        Serve.started.pop().stop()
 
 
 def refused(db: Database, env: dict[str, str]) -> str:
@@ -135,11 +152,13 @@ def strings(node: Any) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def enc(pg_admin_url: str) -> Iterator[tuple[Serve, Database]]:
     db = Database(pg_admin_url)
-    server = Serve(db, key_env(("k1", KEY_A)))
-    with server.client() as c:
-        load(c, patient_bundles()[:3])
-    yield server, db
-    server.stop()
+    server = Serve(db, key_env(("k1", KEY_A)), shared=True)
+    try:
+        with server.client() as c:
+            load(c, patient_bundles()[:3])
+        yield server, db
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
