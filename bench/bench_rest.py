@@ -10,12 +10,17 @@ PostgreSQL); clients are keep-alive HTTP connections in this process. Figures pr
 - read by id: sequential GETs from one client, req/s, p50 and p99, next to the same SELECT run
   directly through psycopg.
 
-Usage: ``python -m bench.bench_rest [--copies 11] [--reads 5000] [--creates 2000] [--workers 1]``
+``--encrypt``: the server seals what it stores (``FHIR_ENCRYPTION_KEY``, a random key); the raw limit then
+copies the sealed rows. ``bench/bench_encryption.py`` compares the two side by side.
+
+Usage: ``python -m bench.bench_rest [--copies 11] [--reads 5000] [--creates 2000] [--workers 1] [--encrypt]``
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import random
 import threading
 import time
@@ -57,12 +62,13 @@ def ingest(port: int, bundles: list[bytes], clients: int) -> float:
 
 
 def copy_limit(url: str) -> tuple[int, float]:
-    """COPY the stored JSONB rows into a bare table: the PostgreSQL write limit for the same data."""
+    """COPY the stored rows (JSONB, or sealed bytes) into a bare table: the PostgreSQL write limit for the same data."""
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT res_type, id, version, last_updated, content::text FROM resource").fetchall()
+        rows = conn.execute("SELECT res_type, id, version, last_updated, content::text, content_enc, key_id "
+                            "FROM resource").fetchall()
         conn.execute("DROP TABLE IF EXISTS bench_copy")
         conn.execute("CREATE TABLE bench_copy (res_type text, id text, version int, last_updated timestamptz, "
-                     "content jsonb)")
+                     "content jsonb, content_enc bytea, key_id text)")
         t0 = time.perf_counter()
         with conn.cursor() as cur, cur.copy("COPY bench_copy FROM STDIN") as copy:
             for row in rows:
@@ -75,7 +81,8 @@ def copy_limit(url: str) -> tuple[int, float]:
 def raw_reads(url: str, keys: list[tuple[str, str]]) -> list[float]:
     with psycopg.connect(url, autocommit=True) as conn:
         samples = []
-        sql = "SELECT version, last_updated, content::text FROM resource WHERE res_type = %s AND id = %s"
+        sql = ("SELECT version, last_updated, content::text, content_enc FROM resource "
+               "WHERE res_type = %s AND id = %s")
         for t, i in keys:
             t0 = time.perf_counter()
             conn.execute(sql, (t, i), prepare=True).fetchone()
@@ -90,6 +97,7 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=5000)
     ap.add_argument("--creates", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=1, help="server processes (serve --workers N)")
+    ap.add_argument("--encrypt", action="store_true", help="encryption at rest on (a random FHIR_ENCRYPTION_KEY)")
     args = ap.parse_args()
 
     bundles = synthea_bundles()
@@ -97,7 +105,8 @@ def main() -> None:
     payload = [orjson.dumps(b) for b in shared] + [orjson.dumps(b) for _ in range(args.copies) for b in patients]
     n_resources = sum(len(b["entry"]) for b in shared) + args.copies * sum(len(b["entry"]) for b in patients)
 
-    with ServerProcess(extra=["--workers", str(args.workers)] if args.workers > 1 else None) as server:
+    env = {"FHIR_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode() if args.encrypt else ""}
+    with ServerProcess(extra=["--workers", str(args.workers)] if args.workers > 1 else None, env=env) as server:
         elapsed = ingest(server.port, payload, args.clients)
         ingest_rate = n_resources / elapsed
         print(f"ingest: {n_resources:,} resources in {elapsed:.1f} s = {ingest_rate:,.0f} resources/s "
@@ -106,7 +115,8 @@ def main() -> None:
         url = server.database_url()
         copied, copy_s = copy_limit(url)
         copy_rate = copied / copy_s
-        print(f"raw limit: COPY of the same {copied:,} JSONB rows = {copy_rate:,.0f} rows/s; "
+        kind = "sealed" if args.encrypt else "JSONB"
+        print(f"raw limit: COPY of the same {copied:,} {kind} rows = {copy_rate:,.0f} rows/s; "
               f"ingest / limit = {ingest_rate / copy_rate:.2f}")
 
         client = Client(server.port)

@@ -29,17 +29,19 @@ def free_port() -> int:
 class ServerProcess:
     """``fhir-server serve`` in its own process, on an embedded PostgreSQL in a scratch directory."""
 
-    def __init__(self, data_dir: Path | None = None, extra: list[str] | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, extra: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="fhir-bench-"))
         self.port = free_port()
         self.extra = extra or []
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._joined = False
 
     def __enter__(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "fhir_server.cli", "serve", "--data-dir", str(self.data_dir),
                "--port", str(self.port), *self.extra]
-        env = {**os.environ}
+        env = {**os.environ, **self.env}
         env.pop("DATABASE_URL", None)
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120

@@ -21,6 +21,7 @@ import psycopg
 from conformance.validation import Registry, server_registry
 from conformance.validation import validate as profile_validate
 from conformance.validation.context import Options
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.terminology import overlay
 from fhir_server.validation.issues import Issue
 
@@ -55,9 +56,9 @@ def load(database_url: str) -> list[Json]:
     """The current StructureDefinitions, ValueSets and CodeSystems stored on the server."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT content FROM resource WHERE res_type = ANY(%s) AND NOT deleted", (list(KINDS),)
+            f"SELECT {content_sql('r')} FROM resource r WHERE r.res_type = ANY(%s) AND NOT r.deleted", (list(KINDS),)
         ).fetchall()
-    return [orjson.loads(r[0]) if isinstance(r[0], str | bytes) else r[0] for r in rows]
+    return [orjson.loads(content_bytes(r[0])) for r in rows]
 
 
 def refresh(registry: Registry, database_url: str | None) -> None:

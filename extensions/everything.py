@@ -24,6 +24,7 @@ from fhir_server.operations import OperationContext, OperationResult, operation
 from fhir_server.search import compartments
 from fhir_server.search.include import IncludeSpec, included
 from fhir_server.search.sql import Cond, all_of, any_of
+from fhir_server.storage.crypto import content_bytes
 from fhir_server.storage.repository import _content_sql
 
 Json = dict[str, Any]
@@ -124,7 +125,7 @@ async def _referenced(conn: Any, ctx: OperationContext, rows: list[Any], members
 
 
 def _entry(base: str, row: Any, mode: str) -> Json:
-    content = row[5].encode() if isinstance(row[5], str) else row[5]
+    content = content_bytes(row[5])
     return {"fullUrl": f"{base}/{row[1]}/{row[2]}", "resource": orjson.Fragment(content), "search": {"mode": mode}}
 
 

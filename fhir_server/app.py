@@ -34,7 +34,7 @@ from fhir_server.search.engine import SearchEngine
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import capability_params, load_registry
 from fhir_server.state import Server
-from fhir_server.storage import db
+from fhir_server.storage import crypto, db
 from fhir_server.subscriptions.service import Subscriptions, decorate_capabilities
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,10 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 async def open_server(settings: Settings) -> AsyncIterator[Server]:
     """Migrate, open the pool and load the model: everything a request (or the loader) needs."""
     assert settings.database_url, "resolve the database (embedded or DATABASE_URL) before starting"
+    crypto.configure(settings.encryption)  # the keys of this process (encryption at rest)
     db.migrate(settings.database_url)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        crypto.check_database(conn, settings.encryption)  # a key missing or wrong: stop here, clearly
         registry = load_registry(conn)
     pool = db.make_pool(capture.conninfo(settings.database_url, settings.audit), settings.pool_min, settings.pool_max)
     await pool.open(wait=True)

@@ -1,4 +1,4 @@
-"""The ``fhir-server`` command: serve, migrate, load, fhirpath; clients, users, token, launch (authorization).
+"""The ``fhir-server`` command: serve, migrate, load, reindex, rotate-key, fhirpath; clients, users, token, launch.
 
 Every subcommand that touches the database finds it the same way: ``DATABASE_URL`` (or
 ``--database-url``) names an external PostgreSQL ≥ 15; otherwise an embedded PostgreSQL runs in
@@ -14,11 +14,13 @@ import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from fhir_server import __version__
 from fhir_server.config import DEFAULT_PORT, Settings, default_data_dir
+from fhir_server.storage.crypto import EncryptionError
 
 EPILOG = """\
 examples:
@@ -27,6 +29,7 @@ examples:
   fhir-server load ./bundles/ patients.ndjson   load files into the same data directory
   DATABASE_URL=postgresql://user:pw@db/fhir fhir-server serve   use your own PostgreSQL
   fhir-server fhirpath 'Patient.name.given' patient.json
+  FHIR_ENCRYPTION_KEY=$(cat key.b64) fhir-server rotate-key   encrypt / re-encrypt stored data (see rotate-key --help)
   fhir-server sync zocdoc --zip 10013 --specialty sp_901     ZocDoc providers and availability
   fhir-server import places --near 40.72,-74.00 --radius 2000 --type hospital
   fhir-server import legacy postgresql://user:pw@legacy-db/platform
@@ -39,6 +42,10 @@ environment:
   FHIR_DATA_DIR        default for --data-dir
   FHIR_BASE_URL        public base URL used in links and Location headers (default: from the request)
   FHIR_MAX_BODY_BYTES  request body limit (default 64 MiB)
+  FHIR_ENCRYPTION_KEY  encryption at rest: 32 bytes in base64 (openssl rand -base64 32); every resource
+                       version written is sealed with it (AES-256-GCM); unset = stored as plain JSONB
+  FHIR_ENCRYPTION_KEY_ID   the id stored with each row sealed by that key (default k1)
+  FHIR_ENCRYPTION_OLD_KEYS id:base64key,...  keys that only open rows sealed before a rotation
   ZOCDOC_BASE_URL, ZOCDOC_TOKEN_URL, ZOCDOC_CLIENT_ID, ZOCDOC_CLIENT_SECRET, ZOCDOC_WEBHOOK_KEY   ZocDoc
   GOOGLE_MAPS_API_KEY  Google Maps Platform (places import, $geocode)
   FHIR_AUTH_DISABLED   1 = no authorization at all (like serve --no-auth; trusted test setups only)
@@ -135,6 +142,14 @@ def parser() -> argparse.ArgumentParser:
                          help="only this resource type (repeatable; default: all types)")
     _database_options(reindex)
 
+    rotate = sub.add_parser(
+        "rotate-key", help="encrypt stored resources with the current key, online (after setting or changing "
+        "FHIR_ENCRYPTION_KEY)", description=ROTATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    rotate.add_argument("--check", action="store_true",
+                        help="only count the stored versions per key (and in plain JSON); change nothing")
+    _database_options(rotate)
+
     sub.add_parser("fhirpath", help="evaluate a FHIRPath expression on a resource file "
                    "(fhir-server fhirpath --help)")
     from extensions.scheduling.commands import add_commands as add_scheduling_commands
@@ -159,6 +174,30 @@ def _describe_subcommands(p: argparse.ArgumentParser) -> None:
                 _describe_subcommands(child)
 
 
+ROTATE_HELP = """\
+Re-encrypt every stored resource version (tables resource and resource_history) that is not sealed
+with the current key (FHIR_ENCRYPTION_KEY): versions sealed with an older key, and versions still in
+plain JSON (encryption switched on after data existed). Online: short transactions of --batch rows;
+rows a running server is writing at that moment are retried at the end. Servers keep running.
+
+Give it the same environment as the servers (FHIR_ENCRYPTION_KEY, FHIR_ENCRYPTION_KEY_ID,
+FHIR_ENCRYPTION_OLD_KEYS, and DATABASE_URL or --data-dir). It exits 1 if rows are left under an old
+key (a server still running with the old key as its current one?): run it again after restarting it.
+
+Rotating to a new key:
+  1. make one:                    openssl rand -base64 32 > k2.b64
+  2. restart every server with    FHIR_ENCRYPTION_KEY=$(cat k2.b64) FHIR_ENCRYPTION_KEY_ID=k2
+                                  FHIR_ENCRYPTION_OLD_KEYS=k1:$(cat k1.b64)
+     (new versions are sealed with k2, k1 still opens the older ones)
+  3. run, in the same environment: fhir-server rotate-key
+  4. when it reports nothing left under k1: drop FHIR_ENCRYPTION_OLD_KEYS, restart, retire k1.
+
+Encrypting an existing database: set FHIR_ENCRYPTION_KEY, restart the servers, run rotate-key.
+Turning encryption off: restart with the key only in FHIR_ENCRYPTION_OLD_KEYS (k1:...) and no
+FHIR_ENCRYPTION_KEY, run rotate-key (versions go back to plain JSONB), then drop the old key.
+Keep the keys somewhere safe and apart from database backups: without them, nothing is readable.
+"""
+
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!MD5:!DSS"
 
 
@@ -173,12 +212,26 @@ def _logging(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     return {"access_log": False, "log_config": logs.dict_config(settings.log_format, level, settings.access_log)}
 
 
+def _check_keys(settings: Settings) -> None:
+    """A key missing or wrong for the stored data: stop now with the reason (not in a start-up traceback)."""
+    import psycopg
+
+    from fhir_server.storage import crypto
+    from fhir_server.storage.db import migrate
+
+    assert settings.database_url
+    migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        crypto.check_database(conn, settings.encryption)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fhir_server.app import create_app
 
     settings = _settings(args)
+    _check_keys(settings)
     settings.host, settings.port = args.host, args.port
     settings.ssl_certfile, settings.ssl_keyfile = args.ssl_certfile, args.ssl_keyfile
     if args.no_auth:
@@ -296,6 +349,54 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from fhir_server.storage import crypto, rotate
+    from fhir_server.storage.db import migrate
+
+    settings = _settings(args)
+    keys = settings.encryption
+    assert settings.database_url
+    migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        if args.check:
+            for table in crypto.TABLES:
+                counts = rotate.count(conn, table)
+                found = ", ".join(f"{n:,} {'in ' + k if k == rotate.PLAIN else 'under ' + k}"
+                                  for k, n in sorted(counts.items())) or "empty"
+                print(f"{table}: {found}")
+            return 0
+        if keys is None:
+            print("fhir-server rotate-key: no key: set FHIR_ENCRYPTION_KEY (to encrypt) or FHIR_ENCRYPTION_OLD_KEYS "
+                  "alone (to decrypt); see fhir-server rotate-key --help", file=sys.stderr)
+            return 2
+        crypto.configure(keys)
+        crypto.check_database(conn, keys)
+        target = f"sealed with key '{keys.current_id}'" if keys.current_id else "in plain JSON (no FHIR_ENCRYPTION_KEY)"
+        left = 0
+        for table in crypto.TABLES:
+            last = [time.monotonic()]
+
+            def progress(r: rotate.TableReport, last: list[float] = last) -> None:
+                if time.monotonic() - last[0] >= 10:
+                    print(f"  {r.table}: {r.changed:,} so far", flush=True)
+                    last[0] = time.monotonic()
+
+            report = rotate.rotate_table(conn, keys, table, args.batch, progress)
+            was = ", ".join(f"{n:,} {'in ' + k if k == rotate.PLAIN else 'under ' + k}"
+                            for k, n in sorted(report.before.items()))
+            print(f"{table}: {report.changed:,} versions now {target}" + (f" ({was})" if was else "")
+                  + (f"; {report.left:,} left" if report.left else ""), flush=True)
+            left += report.left
+    if left:
+        print(f"fhir-server rotate-key: {left:,} versions are not {target} yet: rows held by writers all along, or "
+              "written since with another key (is a server still running with the old key as current?). "
+              "Run it again.", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from fhir_server.load import find_files
 
@@ -325,7 +426,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return fhirpath_main(argv[1:])
     args = parser().parse_args(argv)
-    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load, "reindex": cmd_reindex}
+    try:
+        return _run(args)
+    except EncryptionError as exc:  # a key setting, or keys that do not open the stored data
+        print(f"fhir-server {args.command}: {exc.diagnostics}" if args.command else f"fhir-server: {exc.diagnostics}",
+              file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    commands = {"serve": cmd_serve, "migrate": cmd_migrate, "load": cmd_load, "reindex": cmd_reindex,
+                "rotate-key": cmd_rotate_key}
     if args.command in ("sync", "import"):
         from extensions.scheduling.commands import run as run_scheduling
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from fhir_server.storage.crypto import Keys
+
 DEFAULT_PORT = 8080
 
 
@@ -88,6 +90,9 @@ class Settings:
     bulk_retention: float = 24.0  # FHIR_BULK_RETENTION: hours a finished job's files are kept
     import_max_bytes: int = 1 << 30  # FHIR_IMPORT_MAX_BYTES: largest NDJSON upload or input URL
     import_url_prefixes: tuple[str, ...] = ()  # FHIR_IMPORT_URL_PREFIXES (comma-separated); empty: any http(s)
+    # Encryption at rest (storage/crypto.py): FHIR_ENCRYPTION_KEY (+ _KEY_ID) seals every resource version
+    # written; FHIR_ENCRYPTION_OLD_KEYS (id:base64,…) only open. Unset: plain JSONB, as before.
+    encryption: Keys | None = field(default_factory=Keys.from_env, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -136,4 +141,5 @@ class Settings:
             bulk_retention=_float_env("FHIR_BULK_RETENTION", 24.0),
             import_max_bytes=_int_env("FHIR_IMPORT_MAX_BYTES", 1 << 30),
             import_url_prefixes=tuple(p for p in os.environ.get("FHIR_IMPORT_URL_PREFIXES", "").split(",") if p),
+            encryption=Keys.from_env(),
         )

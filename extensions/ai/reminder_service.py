@@ -24,6 +24,7 @@ from typing import Any
 from extensions.ai.reminders import write_due
 from fhir_server import background
 from fhir_server.events.dispatcher import Change
+from fhir_server.search.conditional import condition
 
 log = logging.getLogger(__name__)
 TICK_LOCK = 727_003
@@ -40,12 +41,16 @@ def _base(server: Any) -> str:
 
 
 async def _patients(server: Any, ids: list[str] | None = None) -> list[str]:
-    sql = ("SELECT DISTINCT substr(content->'subject'->>'reference', 9) FROM resource "
-           "WHERE res_type = 'MedicationRequest' AND NOT deleted AND content->>'status' = 'active' "
-           "AND content->'subject'->>'reference' LIKE 'Patient/%%'")
-    args: list[Any] = []
+    # the subjects of the active MedicationRequests, from the index tables (the stored JSON may be sealed)
+    active = condition(server.registry, "MedicationRequest", [("status", "active")])
+    subject = server.registry.get("MedicationRequest", "subject")
+    assert subject is not None, "MedicationRequest.subject is an R4 search parameter"
+    sql = ("SELECT DISTINCT ref.target_id FROM resource r JOIN idx_reference ref ON ref.rid = r.rid "
+           "AND ref.pid = %s AND ref.target_type = 'Patient' "
+           f"WHERE r.res_type = 'MedicationRequest' AND NOT r.deleted AND {active.sql}")
+    args: list[Any] = [subject.pid, *active.args]
     if ids is not None:
-        sql += " AND id = ANY(%s)"
+        sql += " AND r.id = ANY(%s)"
         args.append(ids)
     async with server.pool.connection() as conn:
         cur = await conn.execute(sql, args)

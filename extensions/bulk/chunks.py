@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_server.errors import PayloadTooLarge
+from fhir_server.storage.crypto import seal_blob
 
 CHUNK_LINES = 500
 CHUNK_BYTES = 1 << 20
@@ -58,6 +59,7 @@ class ChunkWriter:
             await self.conn.execute(
                 "INSERT INTO bulk_input (job_id, seq, input_no, first_line, lines, data) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
-                (self.job_id, self.seq, self.input_no, self.line, lines, chunk))
+                (self.job_id, self.seq, self.input_no, self.line, lines,
+                 seal_blob(chunk, f"bulk_input/{self.job_id}/{self.seq}")))
             self.seq += 1
             self.line += lines

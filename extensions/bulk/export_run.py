@@ -6,6 +6,9 @@ a type, in row order after the saved cursor, are joined into one NDJSON part ins
 (``string_agg``) and stored in ``bulk_part``; the cursor and counters are saved in the same
 transaction. So the server's memory stays flat whatever the size, and a job interrupted anywhere
 resumes after its last committed part, in any server process, without a line lost or repeated.
+With encryption at rest on (``storage/crypto.py``) the documents are sealed: the page's rows are
+read instead, opened in this process and joined here into the part (one part in memory at a time),
+which is stored sealed in turn (``crypto.seal_blob``) and opened as it is downloaded.
 
 Resources are exported as they were at the job's ``transactionTime``: a row changed or deleted
 since comes from ``resource_history`` at its version of that instant, and one created since is left
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from extensions.bulk import store
+from fhir_server.storage import crypto
 from fhir_server.storage.repository import _content_sql
 
 if TYPE_CHECKING:
@@ -39,20 +43,32 @@ class Lost(Exception):
     """This process no longer runs the job (cancelled, or taken over after a lost lease)."""
 
 
-def _step_sql(where: str) -> str:
+def _page_sql(where: str) -> str:
     """The next page of a type after the cursor: live rows, and rows deleted since the transaction time
-    (they existed then); their documents as of that time, joined into one NDJSON part."""
+    (they existed then); their documents as of that time (NULL: created since)."""
     live = (f"SELECT r.rid FROM resource r WHERE r.res_type = %s AND NOT r.deleted AND r.rid > %s AND ({where}) "
             "ORDER BY r.rid LIMIT %s")
     gone = (f"SELECT r.rid FROM resource r WHERE r.res_type = %s AND r.deleted AND r.last_updated > %s "
             f"AND r.rid > %s AND ({where}) ORDER BY r.rid LIMIT %s")
+    return (f"WITH ids AS (SELECT rid FROM (({live}) UNION ALL ({gone})) u ORDER BY rid LIMIT %s), "
+            f"page AS (SELECT r.rid, {_DOC} AS doc FROM ids JOIN resource r ON r.rid = ids.rid)")
+
+
+def _step_sql(where: str) -> str:
+    """The next page joined into one NDJSON part inside PostgreSQL (plain JSON: no key in this process).
+    A sealed document (written by a process with a key) stops the step: it cannot be exported from here."""
     return (
-        f"WITH ids AS (SELECT rid FROM (({live}) UNION ALL ({gone})) u ORDER BY rid LIMIT %s), "
-        f"page AS (SELECT r.rid, {_DOC} AS doc FROM ids JOIN resource r ON r.rid = ids.rid), "
+        f"{_page_sql(where)}, "
         "ins AS (INSERT INTO bulk_part (job_id, file_no, seq, kind, res_type, n, made_by, data) "
         "SELECT %s, %s, %s, 'output', %s, count(*), %s, string_agg(doc, E'\\n' ORDER BY rid) || E'\\n' "
-        f"FROM page WHERE doc IS NOT NULL HAVING count(*) > 0 RETURNING n) {_RESULT}"
+        "FROM page WHERE doc IS NOT NULL HAVING count(*) > 0 RETURNING n) "
+        f"{_RESULT}, (SELECT min(doc) FROM page WHERE starts_with(doc, '{crypto.PREFIX}'))"
     )
+
+
+def _sealed_step_sql(where: str) -> str:
+    """The next page's rows, opened and joined into the NDJSON part in this process (encryption on)."""
+    return f"{_page_sql(where)} SELECT rid, doc FROM page ORDER BY rid"
 
 
 def _deleted_sql(where: str) -> str:
@@ -151,15 +167,13 @@ async def _step(runner: BulkRunner, job: store.Job, i: int, part: Json) -> bool:
         cond = store.decode_cond(part["where"], job.spec.get("patients"))
         t, after, res_type = job.transaction_time, cursor["after"], part["type"]
         if part.get("kind") == "deleted":
-            sql = _deleted_sql(cond.sql)
-            args = [res_type, t, after, *cond.args, limit, job.id, file_no, seq, res_type, runner.owner]
+            cur = await conn.execute(_deleted_sql(cond.sql), [res_type, t, after, *cond.args, limit, job.id, file_no,
+                                                              seq, res_type, runner.owner])
+            last_rid, scanned, written = _counts(await cur.fetchone())
         else:
-            sql = _step_sql(cond.sql)
-            args = [res_type, after, *cond.args, limit, res_type, t, after, *cond.args, limit, limit, t, t,
-                    job.id, file_no, seq, res_type, runner.owner]
-        cur = await conn.execute(sql, args)
-        row = await cur.fetchone()
-        last_rid, scanned, written = (row[0], int(row[1]), int(row[2])) if row else (None, 0, 0)
+            page = [res_type, after, *cond.args, limit, res_type, t, after, *cond.args, limit, limit, t, t]
+            last_rid, scanned, written = await _output(conn, cond.sql, page, [job.id, file_no, seq, res_type,
+                                                                              runner.owner])
         if last_rid is not None:
             cursor["after"] = int(last_rid)
         if written:
@@ -172,3 +186,30 @@ async def _step(runner: BulkRunner, job: store.Job, i: int, part: Json) -> bool:
         cursor["done"] = scanned < limit
         await store.save_state(conn, job.id, state)
         return bool(cursor["done"])
+
+
+
+def _counts(row: Any) -> tuple[int | None, int, int]:
+    """(last rid of the page, rows looked at, lines written) from ``_RESULT``."""
+    return (row[0], int(row[1]), int(row[2])) if row else (None, 0, 0)
+
+
+async def _output(conn: Any, where: str, page: list[Any], part: list[Any]) -> tuple[int | None, int, int]:
+    """Write the next NDJSON part of a type: joined inside PostgreSQL when this process has no key (so no
+    row can be sealed: a sealed one fails the step), opened and joined here when it has one."""
+    if crypto.active() is None:
+        cur = await conn.execute(_step_sql(where), [*page, *part])
+        row = await cur.fetchone()
+        if row is not None and row[3] is not None:
+            crypto.content_bytes(row[3])  # raises: sealed content and no key in this process
+        return _counts(row)
+    cur = await conn.execute(_sealed_step_sql(where), page)
+    rows = await cur.fetchall()
+    lines = [doc for doc in (crypto.content_bytes(r[1]) for r in rows) if doc is not None]
+    if lines:
+        job_id, file_no, seq, res_type, owner = part
+        data = crypto.seal_blob(b"\n".join(lines) + b"\n", f"bulk_part/{job_id}/{file_no}/{seq}")  # the file sealed too
+        await conn.execute("INSERT INTO bulk_part (job_id, file_no, seq, kind, res_type, n, made_by, data) "
+                           "VALUES (%s, %s, %s, 'output', %s, %s, %s, %s)",
+                           (job_id, file_no, seq, res_type, len(lines), owner, data.decode()))
+    return (rows[-1][0] if rows else None), len(rows), len(lines)

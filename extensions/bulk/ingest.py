@@ -32,6 +32,7 @@ from fhir_server.errors import BadRequest, Conflict, FhirError, Forbidden, Inval
 from fhir_server.fhir.json import now, parse_body
 from fhir_server.interactions import create, update
 from fhir_server.interactions.common import _write_guards
+from fhir_server.storage.crypto import open_blob, seal_blob
 from fhir_server.storage.repository import Conn
 from fhir_server.storage.writes import WriteSession
 
@@ -186,15 +187,17 @@ async def write_chunk(server: Any, job_id: str, seq: int) -> list[str]:
                 cur = await conn.execute("SELECT spec FROM bulk_job WHERE id = %s", (job_id,))
                 spec_row = await cur.fetchone()
                 spec = orjson.loads(spec_row[0]) if spec_row else {}
-                result = await write_lines(server, conn, bytes(row[2]), row[1], row[0], spec, careful)
+                data = open_blob(row[2], f"bulk_input/{job_id}/{seq}")
+                result = await write_lines(server, conn, data, row[1], row[0], spec, careful)
                 await conn.execute("UPDATE bulk_input SET ok = %s, failed = %s WHERE job_id = %s AND seq = %s",
                                    (result.ok, len(result.errors), job_id, seq))
                 if result.errors:
                     await conn.execute(
                         "INSERT INTO bulk_part (job_id, file_no, seq, kind, res_type, n, data) "
                         "VALUES (%s, %s, %s, 'error', 'OperationOutcome', %s, %s)",
-                        (job_id, ERROR_FILE, seq, len(result.errors),
-                         b"\n".join(orjson.dumps(e) for e in result.errors).decode() + "\n"))
+                        (job_id, ERROR_FILE, seq, len(result.errors), seal_blob(
+                            b"\n".join(orjson.dumps(e) for e in result.errors) + b"\n",
+                            f"bulk_part/{job_id}/{ERROR_FILE}/{seq}").decode()))
         except RACES as exc:
             if attempt == ATTEMPTS - 1:
                 raise

@@ -32,6 +32,7 @@ from fhir_server.fhir.json import dumps, http_date, instant
 from fhir_server.rest.negotiation import negotiate
 from fhir_server.rest.operations import invoke
 from fhir_server.rest.respond import base_url, fhir_response
+from fhir_server.storage.crypto import open_blob
 
 Json = dict[str, Any]
 RETRY_AFTER = "2"
@@ -128,8 +129,16 @@ async def download(request: Request) -> Response:
     if row is None:
         raise NotFound(f"No file {file_no}.ndjson in bulk job {job.id}")
     _check_file_access(job, row[0])
-    return StreamingResponse(_parts(server, job.id, file_no), media_type="application/fhir+ndjson",
+    parts = _parts(server, job.id, file_no)
+    first = await anext(parts, b"")  # opened before the answer starts: a key missing is an error, not a cut file
+    return StreamingResponse(_then(first, parts), media_type="application/fhir+ndjson",
                              headers={"Content-Disposition": f'attachment; filename="{row[0]}-{file_no}.ndjson"'})
+
+
+async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for part in rest:
+        yield part
 
 
 async def _parts(server: Any, job_id: str, file_no: int) -> AsyncIterator[bytes]:
@@ -143,7 +152,7 @@ async def _parts(server: Any, job_id: str, file_no: int) -> AsyncIterator[bytes]
         if row is None:
             return
         seq = row[0]
-        yield row[1].encode()
+        yield open_blob(row[1], f"bulk_part/{job_id}/{file_no}/{seq}")  # sealed when encryption at rest is on
 
 
 async def import_kickoff(request: Request) -> Response:

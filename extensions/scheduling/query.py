@@ -5,8 +5,9 @@ A Schedule's practitioners and locations come from its actors (Practitioner, Loc
 PractitionerRole with its practitioner and locations); its distance from the ``near`` point is the
 great-circle distance (haversine, the same sphere as the ``near`` search) to its closest
 positioned location. Schedules are matched in Python; the slots of the matching schedules are
-found in SQL on the search index tables (Slot schedule, start, service-type, specialty) and the
-status of the row, so the start-ordered page is cut in PostgreSQL.
+found in SQL on the search index tables (Slot schedule, start, status, service-type, specialty), so
+the start-ordered page is cut in PostgreSQL, and no query looks into the stored JSON (which may be
+sealed: storage/crypto.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 
 from extensions.scheduling.opdefs import matches
 from extensions.scheduling.workflow import Json, local_id
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.storage.repository import Conn
 
 EARTH_KM = 6371.0088  # mean Earth radius, as in fhir_server/search/types/special.py
@@ -70,13 +72,13 @@ def position(location: Json) -> tuple[float, float] | None:
 async def _contents(conn: Conn, res_type: str, ids: list[str] | None) -> dict[str, Json]:
     if ids is not None and not ids:
         return {}
-    sql = "SELECT id, content FROM resource WHERE res_type = %s AND NOT deleted"
+    sql = f"SELECT r.id, {content_sql('r')} FROM resource r WHERE r.res_type = %s AND NOT r.deleted"
     args: list[Any] = [res_type]
     if ids is not None:
-        sql += " AND id = ANY(%s)"
+        sql += " AND r.id = ANY(%s)"
         args.append(ids)
     cur = await conn.execute(sql, args)
-    return {r[0]: orjson.loads(r[1]) for r in await cur.fetchall()}
+    return {r[0]: orjson.loads(content_bytes(r[1])) for r in await cur.fetchall()}
 
 
 async def schedules(conn: Conn, req: FindRequest) -> list[ScheduleFacts]:
@@ -131,7 +133,7 @@ async def pids(conn: Conn) -> dict[tuple[str, str], int]:
     """Search parameter ids (``search_param.pid``) of the Slot index rows used here."""
     cur = await conn.execute(
         "SELECT res_type, code, pid FROM search_param WHERE res_type = 'Slot' "
-        "AND code IN ('schedule', 'start', 'service-type', 'specialty')")
+        "AND code IN ('schedule', 'start', 'status', 'service-type', 'specialty')")
     return {(r[0], r[1]): r[2] for r in await cur.fetchall()}
 
 
@@ -168,7 +170,7 @@ async def free_slots(conn: Conn, facts: list[ScheduleFacts], req: FindRequest) -
     args: list[Any] = [[f.id for f in facts], [f.km for f in facts],
                        [matches(f.service_types, req.service_types) for f in facts],
                        [matches(f.specialties, req.specialties) for f in facts],
-                       p[("Slot", "schedule")], p[("Slot", "start")], req.start, req.end]
+                       p[("Slot", "schedule")], p[("Slot", "start")], req.start, req.end, p[("Slot", "status")]]
     where = ""
     if req.service_types:
         where += " AND " + _slot_filter(p[("Slot", "service-type")], req.service_types, "st", args)
@@ -176,16 +178,17 @@ async def free_slots(conn: Conn, facts: list[ScheduleFacts], req: FindRequest) -
         where += " AND " + _slot_filter(p[("Slot", "specialty")], req.specialties, "sp", args)
     args.append(req.count)
     # Per schedule its slots (idx_reference by target), per slot its start (idx_date by rid): LATERALs
-    # fenced by OFFSET 0, so the plan does not depend on table statistics. The status is read from the row.
+    # fenced by OFFSET 0, so the plan does not depend on table statistics; the status from idx_token.
     sql = (
-        "SELECT s.content, m.sched, m.km FROM unnest(%s::text[], %s::float8[], %s::bool[], %s::bool[]) "
+        f"SELECT {content_sql('s')}, m.sched, m.km FROM unnest(%s::text[], %s::float8[], %s::bool[], %s::bool[]) "
         "AS m(sched, km, st, sp) "
         "CROSS JOIN LATERAL (SELECT r.rid FROM idx_reference r "
         "WHERE r.pid = %s AND r.target_type = 'Schedule' AND r.target_id = m.sched OFFSET 0) x "
         "CROSS JOIN LATERAL (SELECT d.pid, d.lo FROM idx_date d WHERE d.rid = x.rid OFFSET 0) d "
         "JOIN resource s ON s.rid = x.rid AND s.res_type = 'Slot' AND NOT s.deleted "
-        f"WHERE d.pid = %s AND d.lo >= %s AND d.lo < %s AND s.content->>'status' = 'free'{where} "
+        "WHERE d.pid = %s AND d.lo >= %s AND d.lo < %s "
+        f"AND EXISTS (SELECT 1 FROM idx_token f WHERE f.rid = s.rid AND f.pid = %s AND f.code = 'free'){where} "
         "ORDER BY d.lo, m.km NULLS LAST, s.id LIMIT %s"
     )
     cur = await conn.execute(sql, args)
-    return [(orjson.loads(r[0]), r[1], r[2]) for r in await cur.fetchall()]
+    return [(orjson.loads(content_bytes(r[0])), r[1], r[2]) for r in await cur.fetchall()]

@@ -24,6 +24,7 @@ from extensions.scheduling.workflow import FINAL, Json, write_tx
 from fhir_server.errors import FhirError
 from fhir_server.fhir.json import now
 from fhir_server.state import Server
+from fhir_server.storage.crypto import content_bytes, content_sql
 from mappers import zocdoc
 from mappers.common import MappingError
 from mappers.http import ExternalError
@@ -69,12 +70,13 @@ def directory_records(provider_locations: list[Json]) -> tuple[list[Record], lis
 async def sync_appointments(server: Server, client: ZocDocClient) -> Report:
     report = Report()
     async with server.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT id, content FROM resource WHERE res_type = 'Appointment' AND NOT deleted "
-            "AND content->'identifier' @> %s::jsonb", (f'[{{"system": "{zocdoc.APPOINTMENT}"}}]',))
+        cur = await conn.execute(  # an identifier in ZocDoc's system (the identifier index: content may be sealed)
+            f"SELECT r.id, {content_sql('r')} FROM resource r WHERE r.res_type = 'Appointment' AND NOT r.deleted "
+            "AND r.rid IN (SELECT t.rid FROM search_param p JOIN idx_token t ON t.pid = p.pid AND t.kind = 0 "
+            "WHERE p.res_type = 'Appointment' AND p.code = 'identifier' AND t.system = %s)", (zocdoc.APPOINTMENT,))
         rows = await cur.fetchall()
     for appt_id, content in rows:
-        appt = orjson.loads(content)
+        appt = orjson.loads(content_bytes(content))
         remote_id = zocdoc.zocdoc_value(appt, zocdoc.APPOINTMENT)
         if remote_id is None or appt.get("status") in FINAL:
             continue

@@ -25,6 +25,7 @@ import psycopg
 from fhir_server.audit import events, patients
 from fhir_server.audit.context import sanitized
 from fhir_server.fhir.json import now
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.storage.repository import Conn
 from fhir_server.storage.writes import WriteSession
 
@@ -45,16 +46,26 @@ def _json(raw: Any) -> Json | None:
     return data if isinstance(data, dict) else None
 
 
+def _opened(res_type: str, rid: str, raw: Any) -> Json | None:
+    """The stored JSON of a version; None when it cannot be read (the AuditEvent is written without the patients
+    it concerns rather than holding up the queue behind one unreadable row)."""
+    try:
+        return _json(content_bytes(raw))
+    except Exception:
+        log.exception("audit: the stored content of %s/%s cannot be read", res_type, rid)
+        return None
+
+
 async def _history(conn: Conn, keys: set[Key]) -> dict[Key, tuple[str, Json | None]]:
     """(method, content) of these versions."""
     if not keys:
         return {}
     ts, ids, vs = zip(*keys, strict=True)
     cur = await conn.execute(
-        "SELECT h.res_type, h.id, h.version, h.method, h.content FROM resource_history h "
+        f"SELECT h.res_type, h.id, h.version, h.method, {content_sql('h')} FROM resource_history h "
         "JOIN unnest(%s::text[], %s::text[], %s::int[]) AS k(t, i, v) "
         "ON h.res_type = k.t AND h.id = k.i AND h.version = k.v", (list(ts), list(ids), list(vs)))
-    return {(t, i, v): (m, _json(c)) for t, i, v, m, c in await cur.fetchall()}
+    return {(t, i, v): (m, _opened(t, i, c)) for t, i, v, m, c in await cur.fetchall()}
 
 
 async def _latest(conn: Conn, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Json | None]:
@@ -63,10 +74,11 @@ async def _latest(conn: Conn, keys: set[tuple[str, str]]) -> dict[tuple[str, str
         return {}
     ts, ids = zip(*keys, strict=True)
     cur = await conn.execute(
-        "SELECT DISTINCT ON (h.res_type, h.id) h.res_type, h.id, h.content FROM resource_history h "
+        f"SELECT DISTINCT ON (h.res_type, h.id) h.res_type, h.id, {content_sql('h')} FROM resource_history h "
         "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON h.res_type = k.t AND h.id = k.i "
-        "WHERE h.content IS NOT NULL ORDER BY h.res_type, h.id, h.version DESC", (list(ts), list(ids)))
-    return {(t, i): _json(c) for t, i, c in await cur.fetchall()}
+        "WHERE (h.content IS NOT NULL OR h.content_enc IS NOT NULL) ORDER BY h.res_type, h.id, h.version DESC",
+        (list(ts), list(ids)))
+    return {(t, i): _opened(t, i, c) for t, i, c in await cur.fetchall()}
 
 
 class Builder:

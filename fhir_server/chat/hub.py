@@ -29,6 +29,7 @@ from fhir_server.audit.recorder import AuditUnavailable
 from fhir_server.chat.privacy import references
 from fhir_server.chat.protocol import frame
 from fhir_server.errors import FhirError
+from fhir_server.storage.crypto import content_bytes, content_sql
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,12 @@ class ChatHub:
             return
         comm_id, version = parts[0], int(parts[1])
         async with self.server.pool.connection() as conn:
-            cur = await conn.execute("SELECT content FROM resource_history WHERE res_type = 'Communication' "
-                                     "AND id = %s AND version = %s", (comm_id, version))
+            cur = await conn.execute(f"SELECT {content_sql('h')} FROM resource_history h WHERE h.res_type = "
+                                     "'Communication' AND h.id = %s AND h.version = %s", (comm_id, version))
             row = await cur.fetchone()
-        if row is None or row[0] is None:
+        raw = content_bytes(row[0]) if row is not None else None
+        if raw is None:
             return
-        raw = bytes(row[0])
         content = orjson.loads(raw)
         senders, recipients = references(self.server.indexer, content)
         targets = [(m, u in recipients) for u in dict.fromkeys([*senders, *recipients])

@@ -135,11 +135,12 @@ class Compiler:
         """``_list=42``: the resource is an item of List/42 (search.html#list)."""
         if f.modifier is not None:
             raise BadRequest(f"'{f.raw_name}': _list takes no modifier")
+        item = self.registry.get("List", "item")  # List.entry.item, in idx_reference (the JSON may be sealed)
+        if item is None:
+            raise BadRequest(f"'{f.raw_name}': this server has no List item parameter")
         return Cond(
-            f"{alias}.rid IN (SELECT li.rid FROM resource l CROSS JOIN LATERAL jsonb_array_elements("
-            "CASE WHEN jsonb_typeof(l.content->'entry') = 'array' THEN l.content->'entry' ELSE '[]'::jsonb END) e "
-            "JOIN resource li ON li.res_type = split_part(e->'item'->>'reference', '/', 1) "
-            "AND li.id = split_part(e->'item'->>'reference', '/', 2) "
+            f"{alias}.rid IN (SELECT li.rid FROM resource l JOIN idx_reference e ON e.rid = l.rid "
+            f"AND e.pid = {int(item.pid)} JOIN resource li ON li.res_type = e.target_type AND li.id = e.target_id "
             "WHERE l.res_type = 'List' AND NOT l.deleted AND l.id = ANY(%s))",
             [[unescape(v) for v in f.values]],
         )

@@ -37,3 +37,15 @@ async def find_ids(conn: Conn, registry: Registry, res_type: str, query: str, li
     where = all_of([Cond("r.res_type = %s AND NOT r.deleted", [res_type]), cond])
     cur = await conn.execute(f"SELECT r.id FROM resource r WHERE {where.sql} LIMIT %s", [*where.args, limit])
     return [r[0] for r in await cur.fetchall()]
+
+
+def condition(registry: Registry, res_type: str, params: list[tuple[str, str]], alias: str = "r") -> Cond:
+    """The SQL condition (on ``alias``) of a search the server makes for itself, e.g. the active
+    Subscriptions: it runs on the index tables, never on the stored JSON, which may be sealed."""
+    req = parse(params, 1000)
+    compiler = Compiler(registry, None)
+    cond, _ = compiler.filters(res_type, req.filters, alias)
+    ignored = req.ignored + compiler.ignored
+    if ignored:
+        raise ValueError(f"{res_type}?{params}: " + "; ".join(f"{n}: {why}" for n, why in ignored))
+    return cond

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from fhir_server import definitions
+from fhir_server.storage.crypto import content_bytes, content_sql
 
 Json = dict[str, Any]
 RESOURCE_LEVEL = ("Resource", "DomainResource")
@@ -179,9 +180,9 @@ def load_registry(conn: Any) -> Registry:
     official = {sp["url"] for sp in definitions.search_parameters()}
     custom = []
     for (content,) in conn.execute(
-        "SELECT content::text FROM resource WHERE res_type = 'SearchParameter' AND NOT deleted"
+        f"SELECT {content_sql('r')} FROM resource r WHERE r.res_type = 'SearchParameter' AND NOT r.deleted"
     ).fetchall():
-        sp = orjson.loads(content)
+        sp = orjson.loads(content_bytes(content))
         if sp.get("url") not in official and sp.get("status") != "retired" and sp.get("code") and sp.get("base"):
             custom.append(sp)
     registry = Registry(custom)

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from fhir_server import definitions
 from fhir_server.errors import BadRequest
 from fhir_server.search.indexer import SearchIndexer
+from fhir_server.storage.crypto import content_bytes, content_sql
 
 Json = dict[str, Any]
 BATCH = 500
@@ -40,12 +41,12 @@ async def reindex(server: HasIndexer, types: list[str] | None = None, batch: int
     tables = indexer.tables
     while True:
         async with server.pool.connection() as conn, conn.transaction():
-            sql = "SELECT rid, res_type, content FROM resource WHERE NOT deleted AND rid > %s"
+            sql = f"SELECT r.rid, r.res_type, {content_sql('r')} FROM resource r WHERE NOT r.deleted AND r.rid > %s"
             args: list[Any] = [last]
             if types is not None:
-                sql += " AND res_type = ANY(%s)"
+                sql += " AND r.res_type = ANY(%s)"
                 args.append(types)
-            cur = await conn.execute(sql + " ORDER BY rid LIMIT %s FOR UPDATE", [*args, batch])
+            cur = await conn.execute(sql + " ORDER BY r.rid LIMIT %s FOR UPDATE", [*args, batch])
             rows = await cur.fetchall()
             if not rows:
                 return done
@@ -54,7 +55,7 @@ async def reindex(server: HasIndexer, types: list[str] | None = None, batch: int
                 await conn.execute(f"DELETE FROM {table} WHERE rid = ANY(%s)", (rids,))
             staged: dict[str, list[tuple[Any, ...]]] = {}
             for rid, res_type, content in rows:
-                resource = orjson.loads(content)
+                resource = orjson.loads(content_bytes(content))
                 for table, found in indexer.extract(res_type, resource).items():
                     staged.setdefault(table, []).extend((rid, *row) for row in found)
             for table, index_rows in staged.items():

@@ -18,13 +18,14 @@ from fhir_server.search import paging
 from fhir_server.search.params import SearchRequest
 from fhir_server.search.sort import SortKey
 from fhir_server.search.types import special
+from fhir_server.storage.crypto import content_bytes
 
 Json = dict[str, Any]
 Row = tuple[Any, ...]  # rid, res_type, id, version, last_updated, content, sort values..., [distance]
 
 
 def entry(base: str, row: Row, mode: str, req: SearchRequest, with_distance: bool) -> Json:
-    content = row[5].encode() if isinstance(row[5], str) else row[5]
+    content = content_bytes(row[5])
     resource: Any
     if req.summary in ("true", "text", "data") or req.elements:
         data = orjson.loads(content)

@@ -12,11 +12,13 @@ from typing import Any
 
 import psycopg
 
+from fhir_server.storage.crypto import content_bytes, content_sql
 
-# The stored JSON with resourceType moved first (JSONB keeps keys sorted by length).
+
+# The stored JSON with resourceType first, or the sealed token (crypto.content_sql): read it through
+# content_bytes().
 def _content_sql(t: str) -> str:
-    return (f"'{{\"resourceType\":' || to_json({t}.res_type)::text || ',' || "
-            f"substr(({t}.content - 'resourceType')::text, 2)")
+    return content_sql(t)
 
 
 CONTENT_SQL = _content_sql("r")
@@ -66,8 +68,7 @@ async def read(conn: Conn, res_type: str, res_id: str) -> Current | None:
     row = await cur.fetchone()
     if row is None:
         return None
-    content = row[4].encode() if isinstance(row[4], str) else row[4]
-    return Current(row[0], row[1], row[2], row[3], content)
+    return Current(row[0], row[1], row[2], row[3], content_bytes(row[4]))
 
 
 async def vread(conn: Conn, res_type: str, res_id: str, version: int) -> Version | None:
@@ -77,8 +78,7 @@ async def vread(conn: Conn, res_type: str, res_id: str, version: int) -> Version
 
 
 def _version(row: tuple[Any, ...]) -> Version:
-    content = row[6].encode() if isinstance(row[6], str) else row[6]
-    return Version(row[0], row[1], row[2], row[3], row[4], row[5], content)
+    return Version(row[0], row[1], row[2], row[3], row[4], row[5], content_bytes(row[6]))
 
 
 async def exists_any_version(conn: Conn, res_type: str, res_id: str) -> bool:

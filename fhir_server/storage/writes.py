@@ -19,6 +19,7 @@ import orjson
 
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
 from fhir_server.fhir.json import dumps, instant
+from fhir_server.storage import crypto
 from fhir_server.storage.repository import Conn
 
 Json = dict[str, Any]
@@ -120,6 +121,15 @@ def stamp(resource: Json, res_type: str, res_id: str, version: int, when: dateti
         if key not in out:
             out[key] = value
     return out
+
+
+def _stored(keys: crypto.Keys | None, batch: list[Written]) -> list[tuple[str | None, bytes | None, str | None]]:
+    """(content, content_enc, key_id) of each write: sealed when this process has a current key, once
+    per version (the same bytes go to ``resource`` and ``resource_history``), bound to Type/id/version."""
+    if keys is None or keys.current_id is None:
+        return [(w.content or None, None, None) for w in batch]
+    return [(None, keys.seal(w.content.encode(), f"{w.res_type}/{w.id}/{w.version}"), keys.current_id)
+            if w.content else (None, None, None) for w in batch]
 
 
 class WriteSession:
@@ -233,12 +243,16 @@ class WriteSession:
         if not batch:
             return
         await self._assign_rids(batch)
-        old = [w for w in batch if not w.is_new_row]
+        keys = crypto.active()
+        stored = list(zip(batch, _stored(keys, batch), strict=True))
+        # unsealed: the content column alone, as before encryption existed (nothing more to send)
+        cols: tuple[str, ...] = ("content", "content_enc", "key_id") if keys and keys.sealing else ("content",)
+        n = len(cols)
         inserts: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]] = [
-            ("resource", ("rid", "res_type", "id", "version", "last_updated", "deleted", "content"),
-             [(w.rid, w.res_type, w.id, w.version, w.last_updated, False, w.content) for w in batch if w.is_new_row]),
-            ("resource_history", ("rid", "res_type", "id", "version", "last_updated", "method", "content"),
-             [(w.rid, w.res_type, w.id, w.version, w.last_updated, w.method, w.content or None) for w in batch]),
+            ("resource", ("rid", "res_type", "id", "version", "last_updated", "deleted", *cols),
+             [(w.rid, w.res_type, w.id, w.version, w.last_updated, False, *c[:n]) for w, c in stored if w.is_new_row]),
+            ("resource_history", ("rid", "res_type", "id", "version", "last_updated", "method", *cols),
+             [(w.rid, w.res_type, w.id, w.version, w.last_updated, w.method, *c[:n]) for w, c in stored]),
         ]
         for table, columns in self.indexer.tables.items():
             inserts.append((table, ("rid", *columns),
@@ -247,13 +261,14 @@ class WriteSession:
                         [(w.rid, w.res_type, w.id, w.version, _action(w)) for w in batch]))
         big = [t for t in inserts if len(t[2]) > PIPELINE_ROWS]
         async with self.conn.pipeline(), self.conn.cursor() as cur:
+            old = [(w, c) for w, c in stored if not w.is_new_row]
             if old:
                 await cur.executemany(
-                    "UPDATE resource SET version = %s, last_updated = %s, deleted = %s, content = %s::jsonb "
-                    "WHERE rid = %s",
-                    [(w.version, w.last_updated, w.resource is None, w.content or None, w.rid) for w in old],
+                    "UPDATE resource SET version = %s, last_updated = %s, deleted = %s, content = %s::jsonb, "
+                    "content_enc = %s, key_id = %s WHERE rid = %s",
+                    [(w.version, w.last_updated, w.resource is None, *c, w.rid) for w, c in old],
                 )
-                rids = [w.rid for w in old]
+                rids = [w.rid for w, _ in old]
                 for table in self.indexer.tables:
                     await cur.execute(f"DELETE FROM {table} WHERE rid = ANY(%s)", (rids,))
             for table, columns, rows in inserts:

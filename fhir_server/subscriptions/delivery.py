@@ -19,6 +19,8 @@ import httpx
 import orjson
 
 from fhir_server.fhir.json import now
+from fhir_server.search.conditional import condition
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.storage.writes import WriteSession
 from fhir_server.subscriptions import notification
 from fhir_server.subscriptions.spec import SpecError, SubscriptionSpec, parse
@@ -104,12 +106,12 @@ class Deliverer:
 
     async def _subscription(self, conn: Any, sub_id: str) -> tuple[SubscriptionSpec | None, int]:
         cur = await conn.execute(
-            "SELECT r.content::text, s.events FROM resource r JOIN subscription_state s ON s.sub_id = r.id "
+            f"SELECT {content_sql('r')}, s.events FROM resource r JOIN subscription_state s ON s.sub_id = r.id "
             "WHERE r.res_type = 'Subscription' AND r.id = %s AND NOT r.deleted", (sub_id,))
         row = await cur.fetchone()
         if row is None:
             return None, 0
-        content = orjson.loads(row[0])
+        content = orjson.loads(content_bytes(row[0]))
         if content.get("status") not in ("active", "error"):
             return None, 0
         try:
@@ -120,13 +122,14 @@ class Deliverer:
     async def _event(self, conn: Any, sub_id: str, number: int, spec: SubscriptionSpec) -> tuple[Any, ...]:
         cur = await conn.execute(
             "SELECT e.created, e.res_type, e.id, e.action, "
-            "(SELECT h.content::text FROM resource_history h WHERE h.res_type = e.res_type AND h.id = e.id "
+            f"(SELECT {content_sql('h')} FROM resource_history h WHERE h.res_type = e.res_type AND h.id = e.id "
             " AND h.version = e.version) FROM subscription_event e WHERE e.sub_id = %s AND e.number = %s",
             (sub_id, number))
         row = await cur.fetchone()
         assert row is not None
         created, res_type, res_id, action, content = row
-        resource = orjson.loads(content) if content and (spec.payload or spec.content == "full-resource") else None
+        wanted = content and (spec.payload or spec.content == "full-resource")
+        resource = orjson.loads(content_bytes(content)) if wanted else None
         return (number, created, res_type, res_id, action, resource)
 
     async def _send(self, spec: SubscriptionSpec, events_total: int, events: list[tuple[Any, ...]]) -> None:
@@ -178,12 +181,12 @@ class Deliverer:
 
     async def _set_status(self, conn: Any, sub_id: str, status: str, error: str | None) -> None:
         """Record the status on the Subscription resource itself (a new version, visible to clients)."""
-        cur = await conn.execute("SELECT content::text FROM resource WHERE res_type = 'Subscription' AND id = %s "
-                                 "AND NOT deleted FOR UPDATE", (sub_id,))
+        cur = await conn.execute(f"SELECT {content_sql('r')} FROM resource r WHERE r.res_type = 'Subscription' "
+                                 "AND r.id = %s AND NOT r.deleted FOR UPDATE", (sub_id,))
         row = await cur.fetchone()
         if row is None:
             return
-        content: Json = orjson.loads(row[0])
+        content: Json = orjson.loads(content_bytes(row[0]))
         content["status"] = status
         if error:
             content["error"] = error
@@ -203,15 +206,15 @@ class Deliverer:
 
     async def _heartbeat_round(self) -> None:
         async with self.server.pool.connection() as conn:
+            active = condition(self.server.registry, "Subscription", [("status", "active")])
             cur = await conn.execute(
-                "SELECT r.content::text, coalesce(s.events, 0), s.last_sent FROM resource r "
+                f"SELECT {content_sql('r')}, coalesce(s.events, 0), s.last_sent FROM resource r "
                 "LEFT JOIN subscription_state s ON s.sub_id = r.id WHERE r.res_type = 'Subscription' "
-                "AND NOT r.deleted AND r.content->>'status' = 'active' "
-                "AND r.content->'channel' ? 'extension'")
+                f"AND NOT r.deleted AND {active.sql}", active.args)
             rows = await cur.fetchall()
         for text, events, last_sent in rows:
             try:
-                spec = parse(orjson.loads(text))
+                spec = parse(orjson.loads(content_bytes(text)))
             except SpecError:
                 continue
             if not spec.heartbeat or not spec.backport or spec.channel != "rest-hook":

@@ -17,7 +17,10 @@ import orjson
 from fhir_server.errors import FhirError
 from fhir_server.events.dispatcher import Change
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.conditional import condition
 from fhir_server.search.params import parse as parse_search
+from fhir_server.search.registry import Registry
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.subscriptions import owner
 from fhir_server.subscriptions.spec import SpecError, SubscriptionSpec, parse
 
@@ -25,15 +28,15 @@ log = logging.getLogger(__name__)
 Conn = Any
 
 
-async def active_subscriptions(conn: Conn) -> list[SubscriptionSpec]:
+async def active_subscriptions(conn: Conn, registry: Registry) -> list[SubscriptionSpec]:
+    active = condition(registry, "Subscription", [("status", "active,error")])
     cur = await conn.execute(
-        "SELECT content::text FROM resource WHERE res_type = 'Subscription' AND NOT deleted "
-        "AND content->>'status' IN ('active', 'error')"
-    )
+        f"SELECT {content_sql('r')} FROM resource r WHERE r.res_type = 'Subscription' AND NOT r.deleted "
+        f"AND {active.sql}", active.args)
     out = []
     for (text,) in await cur.fetchall():
         try:
-            out.append(parse(orjson.loads(text)))
+            out.append(parse(orjson.loads(content_bytes(text))))
         except SpecError as exc:
             log.warning("subscription not usable: %s", exc)
     return out
@@ -46,7 +49,7 @@ class Matcher:
         self.server = server
 
     async def __call__(self, conn: Conn, changes: list[Change]) -> None:
-        subs = await active_subscriptions(conn)
+        subs = await active_subscriptions(conn, self.server.registry)
         if not subs:
             return
         by_type: dict[str, list[SubscriptionSpec]] = defaultdict(list)

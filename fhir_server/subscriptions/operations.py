@@ -14,6 +14,7 @@ import orjson
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.fhir.bundle import new_bundle
 from fhir_server.operations import OperationContext, OperationResult, operation
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.subscriptions import notification
 from fhir_server.subscriptions.spec import SpecError, SubscriptionSpec, parse
 
@@ -23,17 +24,18 @@ MAX_EVENTS = 1000
 async def _load(ctx: OperationContext) -> tuple[SubscriptionSpec, int, str, str | None]:
     async with ctx.server.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT r.content::text, coalesce(s.events, 0), coalesce(s.status, r.content->>'status'), s.error "
+            f"SELECT {content_sql('r')}, coalesce(s.events, 0), s.status, s.error "
             "FROM resource r LEFT JOIN subscription_state s ON s.sub_id = r.id "
             "WHERE r.res_type = 'Subscription' AND r.id = %s AND NOT r.deleted", (ctx.res_id,))
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"Subscription/{ctx.res_id} is not known")
+    content = orjson.loads(content_bytes(row[0]))
     try:
-        spec = parse(orjson.loads(row[0]))
+        spec = parse(content)
     except SpecError as exc:
         raise BadRequest(f"Subscription/{ctx.res_id} cannot be acted on: {exc}") from exc
-    return spec, int(row[1]), str(row[2]), row[3]
+    return spec, int(row[1]), str(row[2] or content.get("status")), row[3]
 
 
 @operation("status", instance=True, resource_types=("Subscription",))
@@ -57,13 +59,13 @@ async def events(ctx: OperationContext) -> OperationResult:
         since = until - MAX_EVENTS + 1
     async with ctx.server.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT e.number, e.created, e.res_type, e.id, e.action, h.content::text FROM subscription_event e "
+            f"SELECT e.number, e.created, e.res_type, e.id, e.action, {content_sql('h')} FROM subscription_event e "
             "LEFT JOIN resource_history h ON h.res_type = e.res_type AND h.id = e.id AND h.version = e.version "
             "WHERE e.sub_id = %s AND e.number BETWEEN %s AND %s ORDER BY e.number", (spec.id, since, until))
         rows = await cur.fetchall()
     spec.content = content
     found: list[tuple[Any, ...]] = [
-        (n, t, rt, ri, a, orjson.loads(c) if c and content == "full-resource" else None)
+        (n, t, rt, ri, a, orjson.loads(content_bytes(c)) if c and content == "full-resource" else None)
         for n, t, rt, ri, a, c in rows]
     bundle = notification.bundle(spec, ctx.base, "query-event", total, found, state)
     return OperationResult(resource=bundle)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fhir_server.errors import FhirError
+from fhir_server.storage.crypto import content_bytes, content_sql
 from fhir_server.subscriptions import notification
 from fhir_server.subscriptions.spec import SpecError, parse
 
@@ -73,7 +74,7 @@ class WebSocketHub:
     async def _message(self, sub_id: str, number: int) -> str:
         async with self.server.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT r.content::text, s.events, e.created, e.res_type, e.id, e.action FROM resource r "
+                f"SELECT {content_sql('r')}, s.events, e.created, e.res_type, e.id, e.action FROM resource r "
                 "JOIN subscription_state s ON s.sub_id = r.id "
                 "LEFT JOIN subscription_event e ON e.sub_id = r.id AND e.number = %s "
                 "WHERE r.res_type = 'Subscription' AND r.id = %s", (number, sub_id))
@@ -81,7 +82,7 @@ class WebSocketHub:
         if row is None:
             return f"ping {sub_id}"
         try:
-            spec = parse(orjson.loads(row[0]))
+            spec = parse(orjson.loads(content_bytes(row[0])))
         except SpecError:
             return f"ping {sub_id}"
         if not spec.backport or row[2] is None:
@@ -92,10 +93,13 @@ class WebSocketHub:
     async def _subscription_ok(self, sub_id: str) -> bool:
         async with self.server.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT content->'channel'->>'type', content->>'status' FROM resource "
-                "WHERE res_type = 'Subscription' AND id = %s AND NOT deleted", (sub_id,))
+                f"SELECT {content_sql('r')} FROM resource r "
+                "WHERE r.res_type = 'Subscription' AND r.id = %s AND NOT r.deleted", (sub_id,))
             row = await cur.fetchone()
-        return row is not None and row[0] == "websocket" and row[1] in ("active", "error")
+        content = orjson.loads(content_bytes(row[0])) if row is not None else {}
+        channel = content.get("channel")
+        return (isinstance(channel, dict) and channel.get("type") == "websocket"
+                and content.get("status") in ("active", "error"))
 
     async def _caller(self, ws: WebSocket) -> Any:
         """The access of the connecting client (None when authorization is off); raises when refused."""
@@ -118,8 +122,8 @@ class WebSocketHub:
         if caller is None:
             return True
         async with self.server.pool.connection() as conn:
-            cur = await conn.execute("SELECT content::text FROM resource WHERE res_type = 'Subscription' "
-                                     "AND id = %s AND NOT deleted", (sub_id,))
+            cur = await conn.execute(f"SELECT {content_sql('r')} FROM resource r WHERE r.res_type = 'Subscription' "
+                                     "AND r.id = %s AND NOT r.deleted", (sub_id,))
             row = await cur.fetchone()
         if row is None:
             return False
@@ -127,7 +131,7 @@ class WebSocketHub:
             caller.require("read", "Subscription")
         except FhirError:
             return False
-        return bool(caller.permits("read", "Subscription", orjson.loads(row[0])))
+        return bool(caller.permits("read", "Subscription", orjson.loads(content_bytes(row[0]))))
 
     async def serve(self, ws: WebSocket) -> None:
         try:
