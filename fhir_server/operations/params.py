@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import re
 from typing import Any
 
 from fhir_server.errors import BadRequest
 from fhir_server.fhir.dates import date_range
 
 Json = dict[str, Any]
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _value(p: Any) -> Any:
@@ -53,12 +56,17 @@ class Params:
         return v
 
     def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int | None:
+        """A FHIR integer (R4 datatypes: 32-bit signed, ``-?([0]|([1-9][0-9]*))`` in ASCII digits)."""
         v = self.get(name)
         if v is None:
             return default
-        if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit())):
-            raise BadRequest(f"Parameter '{name}' must be an integer, not '{v}'")
-        return int(v)
+        if isinstance(v, str) and len(v) <= 12 and _INTEGER.fullmatch(v):
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise BadRequest(f"Parameter '{name}' must be an integer, not '{str(v)[:40]}'")
+        if not INT_MIN <= v <= INT_MAX:
+            raise BadRequest(f"Parameter '{name}' is out of the range of a FHIR integer ({INT_MIN} to {INT_MAX})")
+        return v
 
     def bool(self, name: builtins.str, default: builtins.bool | None = None) -> builtins.bool | None:
         v = self.get(name)

@@ -39,6 +39,18 @@ def test_expand_errors(client: httpx.Client) -> None:
     assert_outcome(client.get("/ValueSet/$expand", params={"url": GENDER_VS, "count": "-1"}), 400)
 
 
+def test_expand_integer_parameters_stay_in_the_fhir_integer_range(client: httpx.Client) -> None:
+    # R4 datatypes.html: integer is a 32-bit signed value written -?([0]|([1-9][0-9]*)); anything else is a 400
+    for name in ("offset", "count"):
+        for value in ("99999999999999999999", "2147483648", "\u00b2", "1e3", "01"):
+            assert_outcome(client.get("/ValueSet/$expand", params={"url": GENDER_VS, name: value}), 400)
+    body = {"resourceType": "Parameters", "parameter": [{"name": "url", "valueUri": GENDER_VS},
+                                                        {"name": "offset", "valueInteger": 99999999999999999999}]}
+    assert_outcome(client.post("/ValueSet/$expand", json=body, headers=FHIR_JSON), 400)
+    edge = client.get("/ValueSet/$expand", params={"url": GENDER_VS, "offset": "2147483647"}).json()
+    assert edge["expansion"]["total"] == 4 and edge["expansion"].get("contains", []) == []
+
+
 def test_lookup_validate_code_subsumes(client: httpx.Client) -> None:
     found = _params(client.get("/CodeSystem/$lookup", params={"system": GENDER, "code": "male"}).json())
     assert found["display"] == "Male"
