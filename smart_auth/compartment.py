@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fhir_server.fhirpath import FHIRPathError
 from fhir_server.search import compartments
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import Registry
@@ -140,12 +139,4 @@ class Compartments:
 
     def _rows(self, res_type: str, resource: Json, pids: set[int]) -> Iterator[tuple[Any, ...]]:
         """The index rows of these parameters for this content, exactly as the write path makes them."""
-        for plan in self.indexer.plans(res_type):
-            if plan.param.pid not in pids:
-                continue
-            try:
-                items = plan.expression.evaluate_typed(resource)
-                rows = list(plan.extract(items, resource)) if items else []
-            except (FHIRPathError, ArithmeticError, ValueError, TypeError):
-                continue
-            yield from rows
+        return (row for _, row in self.indexer.param_rows(res_type, resource, pids))

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fhir_server.fhirpath import FHIRPathError
 from fhir_server.search import compartments
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.normalize import parse_reference
@@ -32,17 +31,9 @@ def of_resource(indexer: SearchIndexer, res_type: str, resource: Json) -> list[s
     params = compartments.members("Patient").get(res_type, ())
     pids = {sp.pid for code in params if (sp := indexer.registry.get(res_type, code)) is not None}
     found: list[str] = []
-    for plan in indexer.plans(res_type):
-        if plan.param.pid not in pids:
-            continue
-        try:
-            items = plan.expression.evaluate_typed(resource)
-            rows = list(plan.extract(items, resource)) if items else []
-        except (FHIRPathError, ArithmeticError, ValueError, TypeError):
-            continue
-        for row in rows:
-            if row[_TYPE] == "Patient" and row[_ID] not in found:
-                found.append(row[_ID])
+    for _, row in indexer.param_rows(res_type, resource, pids):
+        if row[_TYPE] == "Patient" and row[_ID] not in found:
+            found.append(row[_ID])
     return found[:MAX_PATIENTS]
 
 

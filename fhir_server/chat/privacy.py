@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.fhirpath import FHIRPathError
 from fhir_server.search.indexer import SearchIndexer
 from fhir_server.search.registry import Registry
 from fhir_server.search.sql import Cond
@@ -40,15 +39,9 @@ def references(indexer: SearchIndexer, resource: Json) -> tuple[list[str], list[
     """(senders, recipients) of a Communication as ``Type/id``, as the search index sees them."""
     sender_pid, recipient_pid = _pids(indexer.registry)
     out: dict[int | None, list[str]] = {sender_pid: [], recipient_pid: []}
-    for plan in indexer.plans("Communication"):
-        if plan.param.pid not in out:
-            continue
-        try:
-            items = plan.expression.evaluate_typed(resource)
-            rows = list(plan.extract(items, resource)) if items else []
-        except (FHIRPathError, ArithmeticError, ValueError, TypeError):
-            continue
-        out[plan.param.pid] += [f"{r[_TYPE]}/{r[_ID]}" for r in rows if r[_TYPE] and r[_ID]]
+    for pid, r in indexer.param_rows("Communication", resource, out):
+        if r[_TYPE] and r[_ID]:
+            out[pid].append(f"{r[_TYPE]}/{r[_ID]}")
     return out[sender_pid], out[recipient_pid]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +112,22 @@ class SearchIndexer:
             return lambda items, res: composite.extract(items, pid, kinds, lambda i, n: component(i, n, res))
         module: Any = TYPE_MODULES[sp.type]
         return lambda items, res: module.extract(items, pid)
+
+    def param_rows(
+        self, res_type: str, resource: Json, pids: Container[int | None]
+    ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """(pid, index row) of just these parameters for this content, exactly as ``extract`` makes them; a
+        parameter whose expression fails on the content gives no rows (as on the write path)."""
+        for plan in self.plans(res_type):
+            if plan.param.pid not in pids:
+                continue
+            try:
+                items = plan.expression.evaluate_typed(resource)
+                rows = list(plan.extract(items, resource)) if items else []
+            except (FHIRPathError, ArithmeticError, ValueError, TypeError):
+                continue
+            for row in rows:
+                yield plan.param.pid, row
 
     def extract(self, res_type: str, resource: Json) -> dict[str, list[tuple[Any, ...]]]:
         rows: dict[str, list[tuple[Any, ...]]] = {}
