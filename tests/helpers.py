@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -35,3 +38,17 @@ def patient(family: str | None = None, **extra: Any) -> dict[str, Any]:
 
 def unique_identifier() -> dict[str, str]:
     return {"system": "urn:test:mrn", "value": uuid.uuid4().hex}
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[Any], timeout: float = 120, message: str = "serve did not start",
+                  detail: Callable[[], str] | None = None, pause: float = 0.3) -> None:
+    """Poll ``url`` until it answers 200; fail when ``proc`` (the server process) exits or ``timeout`` passes."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.time() < deadline and proc.poll() is None, message + (detail() if detail else "")
+        time.sleep(pause)

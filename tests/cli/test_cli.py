@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import _free_port
+from tests.helpers import wait_until_up
 
 CLI = [sys.executable, "-m", "fhir_server.cli"]
 
@@ -48,15 +49,7 @@ def test_serve_and_load_share_the_embedded_database(tmp_path: Path) -> None:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and server.poll() is None, "serve did not start"
-            time.sleep(0.3)
+        wait_until_up(f"{base}/metadata", server)
         files = tmp_path / "in"
         files.mkdir()
         (files / "patient.json").write_text(json.dumps(
@@ -94,15 +87,7 @@ def test_two_worker_processes_behave_as_one_server(tmp_path: Path) -> None:
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and server.poll() is None, "serve did not start"
-            time.sleep(0.3)
+        wait_until_up(f"{base}/metadata", server)
         workers = [p for p in psutil.Process(server.pid).children(recursive=True) if "postgres" not in p.name()]
         assert len(workers) >= 2
         body = json.dumps({"resourceType": "Patient", "identifier": [{"system": "urn:w", "value": "one"}]})

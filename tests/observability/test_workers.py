@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import _free_port
+from tests.helpers import wait_until_up
 from tests.observability.prom import requests, scrape
 
 CLI = [sys.executable, "-m", "fhir_server.cli"]
@@ -50,15 +51,7 @@ def test_two_workers_one_set_of_metrics_and_json_logs(tmp_path: Path) -> None:
     lines: list[str] = []
     threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and proc.poll() is None, "serve did not start:\n" + "\n".join(lines)
-            time.sleep(0.3)
+        wait_until_up(f"{base}/healthz", proc, message="serve did not start:\n", detail=lambda: "\n".join(lines))
         sent: list[str] = []
         while len(sent) < 200:  # until both workers have answered some (each request on a new connection)
             for _ in range(20):

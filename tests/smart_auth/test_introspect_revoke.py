@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, _free_port
+from tests.helpers import wait_until_up
 from tests.smart_auth.conftest import ADMIN, REDIRECT, add_user, bearer, code_flow, create, error_of, register, token
 
 
@@ -53,15 +54,7 @@ def test_revoked_access_token_stops_working_in_every_process(auth: LiveServer, c
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         second = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{second}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and other.poll() is None, "second server did not start"
-            time.sleep(0.3)
+        wait_until_up(f"{second}/metadata", other, message="second server did not start")
         pat = create(auth, {"resourceType": "Patient"})
         user = add_user(auth, "Practitioner/revoker")
         back, verifier = code_flow(auth, confidential["client_id"], user, "launch/patient offline_access patient/*.rs",

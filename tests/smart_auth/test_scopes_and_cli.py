@@ -16,6 +16,7 @@ import pytest
 
 from smart_auth.scopes import ScopeError, Scopes, parse_clinical
 from tests.conftest import LiveServer, _free_port
+from tests.helpers import wait_until_up
 from tests.smart_auth.conftest import bearer
 
 CLI = [sys.executable, "-m", "fhir_server.cli"]
@@ -124,15 +125,7 @@ def test_token_without_flags_works_on_any_port(tmp_path: Path) -> None:
                                 stderr=subprocess.STDOUT, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and proc.poll() is None, "serve did not start"
-            time.sleep(0.3)
+        wait_until_up(f"{base}/metadata", proc)
         minted = _run("token", "--scope", "user/*.rs", "--data-dir", str(data), env=env)
         assert minted.returncode == 0, minted.stderr
         token = minted.stdout.strip()

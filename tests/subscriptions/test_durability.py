@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Database, LiveServer, _free_port
-from tests.helpers import FHIR_JSON, patient
+from tests.helpers import FHIR_JSON, patient, wait_until_up
 from tests.subscriptions.receiver import Receiver
 from tests.subscriptions.test_topics_ws import _params, _parts, _topic_sub
 
@@ -55,15 +55,8 @@ class ServerProcess:
         env = {**os.environ, "DATABASE_URL": db.url, "FHIR_DELIVERY_MAX_BACKOFF": "0.5"}
         self.proc = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(self.port)],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and self.proc.poll() is None, "server did not start"
-            time.sleep(0.2)
+        wait_until_up(f"http://127.0.0.1:{self.port}/metadata", self.proc, timeout=90, message="server did not start",
+                      pause=0.2)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Database, LiveServer, _free_port
+from tests.helpers import wait_until_up
 from tests.smart_auth.accounts.helpers import login, start
 from tests.smart_auth.conftest import ADMIN, REDIRECT, add_user, auth_server, register
 
@@ -80,15 +81,7 @@ def test_rate_limit_is_shared_by_server_processes(pg_admin_url: str) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     other = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{other}/metadata", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and proc.poll() is None, "serve did not start"
-            time.sleep(0.3)
+        wait_until_up(f"{other}/metadata", proc)
         data = {"grant_type": "refresh_token", "refresh_token": "x", "client_id": "nobody"}
         codes = [httpx.post(f"{base}/auth/token", data=data).status_code
                  for base in (server.base, other, server.base, other, server.base, other)]
