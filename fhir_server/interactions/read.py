@@ -17,6 +17,10 @@ async def read(conn: Conn, res_type: str, res_id: str) -> Outcome:
     if row is None:
         raise NotFound(f"{res_type}/{res_id} is not known")
     if row.deleted:
+        if access.current().restricted and row.version > 1:  # 410 only to whoever could read it: no existence leak
+            last = await repository.vread(conn, res_type, res_id, row.version - 1)
+            if last is not None and last.content is not None:
+                access.check("read", res_type, last.content, f"{res_type}/{res_id}")
         raise Gone(
             f"{res_type}/{res_id} was deleted (version {row.version})",
             headers={"ETag": f'W/"{row.version}"'},

@@ -23,6 +23,7 @@ import pytest
 from fhir_server.interactions import search as search_interaction
 from fhir_server.operations import OperationContext, OperationResult, operation
 from tests.conftest import LiveServer
+from tests.helpers import assert_outcome
 from tests.smart_auth.conftest import FHIR, bearer, create, token
 
 CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -184,6 +185,18 @@ def test_no_leak_through_any_read_or_search(auth: LiveServer, world: dict[str, A
     # A's own record was visible (the restriction is not simply "nothing")
     assert set(world["a"]["Observation"]) <= a_seen and world["a"]["Patient"][0] in a_seen
     assert world["shared"]["med"] in a_seen and checked > 100
+
+
+def test_a_deleted_resource_of_the_other_patient_is_refused_not_gone(auth: LiveServer, world: dict[str, Any]) -> None:
+    # B's Condition was deleted (the world's history); a 410 would tell A it existed: A gets the 403 of any B read
+    gone = [i for i in world["b"]["Condition"]
+            if httpx.get(f"{auth.base}/Condition/{i}", headers=bearer(token(auth, "system/*.rs"))).status_code == 410]
+    assert gone
+    for cid in gone:
+        assert_outcome(httpx.get(f"{auth.base}/Condition/{cid}", headers=bearer(world["token"])), 403)
+        tx = {"resourceType": "Bundle", "type": "transaction", "entry": [{"request": {"method": "GET",
+                                                                                      "url": f"Condition/{cid}"}}]}
+        assert httpx.post(auth.base, json=tx, headers=bearer(world["token"], **FHIR)).status_code == 403
 
 
 def test_no_write_reaches_the_other_patient(auth: LiveServer, world: dict[str, Any]) -> None:
